@@ -257,8 +257,7 @@ pub fn is_valid_code(s: &str) -> bool {
     (2..=8).contains(&parts.len())
         && parts.iter().all(|p| {
             !p.is_empty()
-                && p
-                    .bytes()
+                && p.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         })
 }
@@ -296,9 +295,19 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "tls", "TLS.cert", "tls..x", "tls.cert expired", "a.b\u{0}"] {
+        for bad in [
+            "",
+            "tls",
+            "TLS.cert",
+            "tls..x",
+            "tls.cert expired",
+            "a.b\u{0}",
+        ] {
             let json = serde_json::to_string(bad).unwrap();
-            assert!(serde_json::from_str::<FindingCode>(&json).is_err(), "{bad:?}");
+            assert!(
+                serde_json::from_str::<FindingCode>(&json).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod host;
 pub mod identity;
 pub mod report;
+pub mod version;
 
 pub use codes::{Category, FindingCode, Severity};
 pub use report::{
