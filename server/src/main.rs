@@ -1,1 +1,297 @@
-fn main() {}
+//! The `trustwatch-server` binary: argument parsing, logging, exit codes
+//! (0 success, 1 failure with a message on stderr, 2 bad arguments).
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use trustwatch_server::admin::{self, Format};
+use trustwatch_server::clock::{Clock, SystemClock};
+use trustwatch_server::config::{FileConfig, ServeFlags, ServeOptions};
+use trustwatch_server::store::{ApiKeyRole, Store};
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trustwatch-server",
+    version,
+    about = "trustwatch server: enrolment, ingest, storage and query API"
+)]
+struct Cli {
+    /// Directory holding the database, the CA and the server certificate.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "./trustwatch-data"
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTPS API.
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on (default 127.0.0.1:8443; port 0 picks one).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// PEM certificate of an existing CA (with --ca-key).
+        #[arg(long, value_name = "PEM", requires = "ca_key")]
+        ca_cert: Option<PathBuf>,
+        /// PEM key of that CA (with --ca-cert).
+        #[arg(long, value_name = "PEM", requires = "ca_cert")]
+        ca_key: Option<PathBuf>,
+        /// PEM server certificate chain (with --tls-key).
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM key of that certificate (with --tls-cert).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Largest request body as sent, in bytes (default 8 MiB).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_body_bytes: Option<u64>,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Enrollment tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Query API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Enrolled agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Add an organisation.
+    Add {
+        /// Organisation code: 1-32 of [A-Za-z0-9_-], starting alphanumeric.
+        #[arg(value_parser = parse_org_code)]
+        code: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Parent organisation code.
+        #[arg(long, value_parser = parse_org_code)]
+        parent: Option<String>,
+    },
+    /// List organisations.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an enrollment token; prints it alone on the last line.
+    Create {
+        #[arg(long, value_parser = parse_org_code)]
+        org: String,
+        /// Lifetime, like 30m, 24h, 7d.
+        #[arg(long, value_parser = parse_ttl, default_value = "24h")]
+        ttl: Duration,
+        /// How many agents may enrol with it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        uses: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    National,
+    Org,
+    Admin,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApikeyCommand {
+    /// Create an API key; prints it alone on the last line.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The organisation an `org` key is limited to (only with --role org).
+        #[arg(long, value_parser = parse_org_code, required_if_eq("role", "org"))]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// List agents.
+    List {
+        #[arg(long, value_parser = parse_org_code)]
+        org: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Revoke an agent: its reports are refused from now on.
+    Revoke {
+        #[arg(value_name = "AGENT_ID")]
+        id: Uuid,
+    },
+}
+
+fn parse_org_code(s: &str) -> Result<String, String> {
+    if trustwatch_common::identity::is_valid_org_code(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected 1-32 of [A-Za-z0-9_-], starting alphanumeric".into())
+    }
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    trustwatch_common::identity::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Apikey {
+        command: ApikeyCommand::Create { role, org: Some(_) },
+    } = &cli.command
+    {
+        if !matches!(role, RoleArg::Org) {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--org is only allowed with --role org",
+                )
+                .exit();
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let clock = Arc::new(SystemClock::from_env()?);
+    let data_dir = cli.data_dir;
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            ca_cert,
+            ca_key,
+            tls_cert,
+            tls_key,
+            max_body_bytes,
+        } => {
+            drop(stdout);
+            let file = match &config {
+                Some(p) => FileConfig::load(p)?,
+                None => FileConfig::default(),
+            };
+            let flags = ServeFlags {
+                listen,
+                max_body_bytes,
+                ca_cert,
+                ca_key,
+                tls_cert,
+                tls_key,
+            };
+            let opts = ServeOptions::resolve(data_dir, file, flags)?;
+            let shutdown = trustwatch_server::server::shutdown_signal()
+                .context("cannot install signal handlers")?;
+            let clock: Arc<dyn Clock> = clock;
+            let running = trustwatch_server::server::start(&opts, clock, shutdown).await?;
+            running.wait().await?;
+        }
+        Command::Org { command } => {
+            let store = Store::open_in(&data_dir).await?;
+            match command {
+                OrgCommand::Add { code, name, parent } => {
+                    admin::org_add(
+                        &store,
+                        clock.as_ref(),
+                        &code,
+                        &name,
+                        parent.as_deref(),
+                        &mut stdout,
+                    )
+                    .await?
+                }
+                OrgCommand::List { format } => admin::org_list(&store, format, &mut stdout).await?,
+            }
+            store.close().await;
+        }
+        Command::Token {
+            command: TokenCommand::Create { org, ttl, uses },
+        } => {
+            let store = Store::open_in(&data_dir).await?;
+            admin::token_create(&store, clock.as_ref(), &org, ttl, uses, &mut stdout).await?;
+            store.close().await;
+        }
+        Command::Apikey {
+            command: ApikeyCommand::Create { role, org },
+        } => {
+            let role = match role {
+                RoleArg::National => ApiKeyRole::National,
+                RoleArg::Org => ApiKeyRole::Org,
+                RoleArg::Admin => ApiKeyRole::Admin,
+            };
+            let store = Store::open_in(&data_dir).await?;
+            admin::apikey_create(&store, clock.as_ref(), role, org.as_deref(), &mut stdout).await?;
+            store.close().await;
+        }
+        Command::Agent { command } => {
+            let store = Store::open_in(&data_dir).await?;
+            match command {
+                AgentCommand::List { org, format } => {
+                    admin::agent_list(&store, org.as_deref(), format, &mut stdout).await?
+                }
+                AgentCommand::Revoke { id } => {
+                    admin::agent_revoke(&store, clock.as_ref(), id, &mut stdout).await?
+                }
+            }
+            store.close().await;
+        }
+    }
+    Ok(())
+}

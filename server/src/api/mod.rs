@@ -1,0 +1,154 @@
+//! The HTTP API: routes, shared state, request-body reading, metrics
+//! middleware, and JSON answers for unknown routes and methods.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hyper::body::Body as _;
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::pki::Ca;
+use crate::store::Store;
+
+pub mod auth;
+pub mod decode;
+pub mod enroll;
+pub mod error;
+pub mod ingest;
+pub mod query;
+
+pub use error::ApiError;
+
+/// Longest a client may take to send a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Size limits of request bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A report body as sent (compressed or not).
+    pub max_body_bytes: u64,
+    /// A report after decompression.
+    pub max_decompressed_bytes: u64,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ca: Arc<Ca>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The router of the whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            trustwatch_common::identity::ENROLL_PATH,
+            post(enroll::enroll),
+        )
+        .route(
+            trustwatch_common::identity::REPORTS_PATH,
+            post(ingest::post_report),
+        )
+        .route("/api/v1/orgs", get(query::list_orgs))
+        .route("/api/v1/orgs/{code}", get(query::get_org))
+        .route("/api/v1/orgs/{code}/assets", get(query::list_assets))
+        .route("/api/v1/orgs/{code}/findings", get(query::list_findings))
+        .route("/api/v1/orgs/{code}/reports", get(query::list_reports))
+        .route("/api/v1/findings", get(query::national_findings))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let resp = next.run(req).await;
+    st.metrics.http_request(&route, resp.status().as_u16());
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), st.store.ping()).await {
+        Ok(Ok(())) => Json(serde_json::json!({"status": "ok"})).into_response(),
+        Ok(Err(e)) => ApiError::Unavailable(format!("database: {e}")).into_response(),
+        Err(_) => ApiError::Unavailable("database did not answer in time".into()).into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Reads a request body, refusing (413) one longer than `limit` without
+/// reading past it, and giving up (408) after [`BODY_TIMEOUT`].
+pub async fn read_body(body: Body, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::TooLarge(format!("the request body exceeds {limit} bytes"));
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = body;
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request("bad_request", format!("reading the body failed: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                let total = (buf.len() as u64).saturating_add(data.len() as u64);
+                if total > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    };
+    tokio::time::timeout(BODY_TIMEOUT, read)
+        .await
+        .map_err(|_| ApiError::Timeout)?
+}

@@ -1,0 +1,130 @@
+//! `serve`: opens the store, sets up the PKI and TLS, binds, logs
+//! `listening on https://ADDR`, serves until the shutdown future completes,
+//! drains, closes the store.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState, Limits};
+use crate::clock::Clock;
+use crate::config::ServeOptions;
+use crate::metrics::Metrics;
+use crate::pki::{self, Ca, PkiError, ServerIdentity};
+use crate::store::{Store, StoreError};
+use crate::tls::{self, TlsError};
+
+/// Why `serve` could not start or ended badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address actually bound (port 0 resolved).
+    pub local_addr: SocketAddr,
+    /// The state handlers see (store, CA, clock, metrics).
+    pub state: AppState,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the server has shut down and closed the store.
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task.await.map_err(|e| ServeError::Task(e.to_string()))
+    }
+}
+
+/// Starts serving; returns once the listener is bound and the line
+/// `listening on https://ADDR` has been logged.
+pub async fn start(
+    opts: &ServeOptions,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    let store = Store::open_in(&opts.data_dir).await?;
+    let now = clock.now();
+    let ca = match &opts.ca {
+        Some((cert, key)) => {
+            let ca = Ca::load(cert, key)?;
+            // `<data dir>/ca.pem` is the file agents pin: it holds the CA in use.
+            pki::write_atomic(
+                &opts.data_dir.join("ca.pem"),
+                ca.cert_pem().as_bytes(),
+                0o644,
+            )?;
+            ca
+        }
+        None => Ca::load_or_create(&opts.data_dir, now)?,
+    };
+    let identity = match &opts.tls {
+        Some((cert, key)) => ServerIdentity::load(cert, key)?,
+        None => ServerIdentity::ensure(&opts.data_dir, &ca, &pki::server_names(&opts.listen), now)?,
+    };
+    let tls_config = tls::server_config(&ca, identity, clock.clone())?;
+    let listener = TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: opts.listen.clone(),
+        source,
+    })?;
+    let state = AppState {
+        store: store.clone(),
+        ca: Arc::new(ca),
+        clock,
+        metrics: Arc::new(Metrics::default()),
+        limits: Limits {
+            max_body_bytes: opts.max_body_bytes,
+            max_decompressed_bytes: opts.max_decompressed_bytes,
+        },
+    };
+    let router = api::router(state.clone());
+    tracing::info!("listening on https://{local_addr}");
+    let task = tokio::spawn(async move {
+        tls::serve(listener, tls_config, router, shutdown).await;
+        store.close().await;
+        tracing::info!("stopped");
+    });
+    Ok(Running {
+        local_addr,
+        state,
+        task,
+    })
+}
+
+/// A future that completes on SIGTERM or SIGINT. The handlers are
+/// installed now (not when the future is first polled), so a signal that
+/// arrives right after the "listening" line is not lost.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}

@@ -1,0 +1,328 @@
+//! Storing one report: its raw blob, its assets and findings, finding
+//! lifecycle (open → resolved → reopened) and the agent's `last_seen`, all
+//! in one transaction.
+//!
+//! Lifecycle rules, with `t` the report's `collected_at`:
+//! * an unseen finding is inserted `open` with `first_seen = last_seen = t`;
+//! * a known finding seen at `t >= last_seen` takes the report's severity,
+//!   title, evidence, agent and collector and `last_seen = t`; at an older
+//!   `t` only `first_seen` may move earlier;
+//! * a `resolved` finding seen at `t >= resolved_at` is reopened
+//!   (`reopened + 1`, `resolved_at` cleared);
+//! * an `open` finding of this agent whose collector is in the report's
+//!   `collectors`, that the report lacks and whose `last_seen <= t`, is
+//!   resolved at `t` — an older report never resolves or regresses anything.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::Row;
+use trustwatch_common::report::collector;
+use trustwatch_common::{Category, Report, Severity};
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::clock::to_ms;
+
+/// An asset as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetRow {
+    pub kind: &'static str,
+    pub id: String,
+    pub details: String,
+}
+
+/// The identity of a finding within an organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FindingKey {
+    pub asset_kind: String,
+    pub asset_id: String,
+    pub code: String,
+    pub subject: String,
+}
+
+/// A finding as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingRow {
+    pub key: FindingKey,
+    pub severity: Severity,
+    pub category: Category,
+    pub title: String,
+    pub evidence: String,
+    pub collector: String,
+}
+
+/// What a validated report contributes to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRows {
+    pub report_id: String,
+    pub collected_at: i64,
+    pub collectors: Vec<String>,
+    pub assets: Vec<AssetRow>,
+    /// One per key (the last of duplicates in the report wins).
+    pub findings: Vec<FindingRow>,
+}
+
+/// Rank used to sort by severity (higher is worse).
+pub fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// The collector a finding belongs to when it does not say.
+pub fn default_collector(c: Category) -> &'static str {
+    match c {
+        Category::Tls => collector::TLS,
+        Category::Patch => collector::HOST,
+        Category::Legacy => collector::NETWORK,
+        Category::Coverage => "",
+    }
+}
+
+impl ReportRows {
+    /// The rows of a report that passed [`Report::validate`]. Findings that
+    /// name no asset of the report (impossible after validation) are skipped.
+    pub fn from_report(r: &Report) -> Self {
+        let assets = r
+            .assets
+            .iter()
+            .map(|a| AssetRow {
+                kind: a.kind.as_str(),
+                id: a.id.clone(),
+                details: serde_json::Value::Object(a.details.clone()).to_string(),
+            })
+            .collect();
+        let mut findings: BTreeMap<FindingKey, FindingRow> = BTreeMap::new();
+        for f in &r.findings {
+            let Some(kind) = r.asset_kind_of(&f.asset) else {
+                continue;
+            };
+            let key = FindingKey {
+                asset_kind: kind.as_str().to_owned(),
+                asset_id: f.asset.clone(),
+                code: f.code.as_str().to_owned(),
+                subject: f.subject.clone(),
+            };
+            let collector = if f.collector.is_empty() {
+                default_collector(f.category).to_owned()
+            } else {
+                f.collector.clone()
+            };
+            findings.insert(
+                key.clone(),
+                FindingRow {
+                    key,
+                    severity: f.severity,
+                    category: f.category,
+                    title: f.title.clone(),
+                    evidence: f.evidence.to_string(),
+                    collector,
+                },
+            );
+        }
+        ReportRows {
+            report_id: r.report_id.to_string(),
+            collected_at: to_ms(r.collected_at),
+            collectors: r.collectors.clone(),
+            assets,
+            findings: findings.into_values().collect(),
+        }
+    }
+}
+
+/// Where a report came from and what was received.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    /// From the client certificate.
+    pub agent_id: Uuid,
+    /// From the client certificate.
+    pub org: &'a str,
+    /// The clock at receipt.
+    pub received_at: i64,
+    /// Length of the decompressed JSON.
+    pub size: i64,
+    /// The report JSON, gzip-compressed.
+    pub blob: &'a [u8],
+}
+
+/// What happened to a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored,
+    Duplicate,
+}
+
+impl IngestOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestOutcome::Stored => "stored",
+            IngestOutcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl Store {
+    /// Stores a report unless its id is already stored; commits before
+    /// returning [`IngestOutcome::Stored`].
+    pub async fn ingest(
+        &self,
+        rows: &ReportRows,
+        rec: Received<'_>,
+    ) -> Result<IngestOutcome, StoreError> {
+        let agent_id = rec.agent_id.to_string();
+        let t = rows.collected_at;
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so SQLite takes the write lock at once
+        // (waiting on the busy timeout) rather than failing on upgrade.
+        let inserted = sqlx::query(
+            "INSERT INTO reports (report_id, agent_id, org, received_at, collected_at, size, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (report_id) DO NOTHING",
+        )
+        .bind(&rows.report_id)
+        .bind(&agent_id)
+        .bind(rec.org)
+        .bind(rec.received_at)
+        .bind(t)
+        .bind(rec.size)
+        .bind(rec.blob)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(IngestOutcome::Duplicate);
+        }
+
+        for a in &rows.assets {
+            sqlx::query(
+                "INSERT INTO assets (org, kind, id, first_seen, last_seen, agent_id, details) \
+                 VALUES ($1, $2, $3, $4, $4, $5, $6) \
+                 ON CONFLICT (org, kind, id) DO UPDATE SET \
+                   first_seen = CASE WHEN excluded.first_seen < assets.first_seen \
+                                THEN excluded.first_seen ELSE assets.first_seen END, \
+                   agent_id = CASE WHEN excluded.last_seen >= assets.last_seen \
+                              THEN excluded.agent_id ELSE assets.agent_id END, \
+                   details = CASE WHEN excluded.last_seen >= assets.last_seen \
+                             THEN excluded.details ELSE assets.details END, \
+                   last_seen = CASE WHEN excluded.last_seen > assets.last_seen \
+                               THEN excluded.last_seen ELSE assets.last_seen END",
+            )
+            .bind(rec.org)
+            .bind(a.kind)
+            .bind(&a.id)
+            .bind(t)
+            .bind(&agent_id)
+            .bind(&a.details)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        for f in &rows.findings {
+            sqlx::query(
+                "INSERT INTO findings (org, asset_kind, asset_id, code, subject, severity, \
+                   severity_rank, category, title, evidence, status, first_seen, last_seen, \
+                   resolved_at, reopened, agent_id, collector) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11, NULL, 0, $12, $13) \
+                 ON CONFLICT (org, asset_kind, asset_id, code, subject) DO UPDATE SET \
+                   first_seen = CASE WHEN excluded.first_seen < findings.first_seen \
+                                THEN excluded.first_seen ELSE findings.first_seen END, \
+                   reopened = CASE WHEN findings.status = 'resolved' \
+                                AND excluded.last_seen >= findings.resolved_at \
+                              THEN findings.reopened + 1 ELSE findings.reopened END, \
+                   status = CASE WHEN findings.status = 'resolved' \
+                              AND excluded.last_seen >= findings.resolved_at \
+                            THEN 'open' ELSE findings.status END, \
+                   resolved_at = CASE WHEN findings.status = 'resolved' \
+                                   AND excluded.last_seen >= findings.resolved_at \
+                                 THEN NULL ELSE findings.resolved_at END, \
+                   severity = CASE WHEN excluded.last_seen >= findings.last_seen \
+                              THEN excluded.severity ELSE findings.severity END, \
+                   severity_rank = CASE WHEN excluded.last_seen >= findings.last_seen \
+                                   THEN excluded.severity_rank ELSE findings.severity_rank END, \
+                   category = CASE WHEN excluded.last_seen >= findings.last_seen \
+                              THEN excluded.category ELSE findings.category END, \
+                   title = CASE WHEN excluded.last_seen >= findings.last_seen \
+                           THEN excluded.title ELSE findings.title END, \
+                   evidence = CASE WHEN excluded.last_seen >= findings.last_seen \
+                              THEN excluded.evidence ELSE findings.evidence END, \
+                   agent_id = CASE WHEN excluded.last_seen >= findings.last_seen \
+                              THEN excluded.agent_id ELSE findings.agent_id END, \
+                   collector = CASE WHEN excluded.last_seen >= findings.last_seen \
+                               THEN excluded.collector ELSE findings.collector END, \
+                   last_seen = CASE WHEN excluded.last_seen > findings.last_seen \
+                               THEN excluded.last_seen ELSE findings.last_seen END",
+            )
+            .bind(rec.org)
+            .bind(&f.key.asset_kind)
+            .bind(&f.key.asset_id)
+            .bind(&f.key.code)
+            .bind(&f.key.subject)
+            .bind(f.severity.as_str())
+            .bind(severity_rank(f.severity))
+            .bind(f.category.as_str())
+            .bind(&f.title)
+            .bind(&f.evidence)
+            .bind(t)
+            .bind(&agent_id)
+            .bind(&f.collector)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // Resolution: open findings of this agent, from a collector that ran,
+        // absent from this report and not newer than it.
+        let present: HashSet<&FindingKey> = rows.findings.iter().map(|f| &f.key).collect();
+        let candidates = sqlx::query(
+            "SELECT asset_kind, asset_id, code, subject, collector FROM findings \
+             WHERE org = $1 AND agent_id = $2 AND status = 'open' AND last_seen <= $3",
+        )
+        .bind(rec.org)
+        .bind(&agent_id)
+        .bind(t)
+        .fetch_all(&mut *tx)
+        .await?;
+        for c in &candidates {
+            let collector: String = c.try_get("collector")?;
+            if !rows.collectors.contains(&collector) {
+                continue;
+            }
+            let key = FindingKey {
+                asset_kind: c.try_get("asset_kind")?,
+                asset_id: c.try_get("asset_id")?,
+                code: c.try_get("code")?,
+                subject: c.try_get("subject")?,
+            };
+            if present.contains(&key) {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE findings SET status = 'resolved', resolved_at = $1 \
+                 WHERE org = $2 AND asset_kind = $3 AND asset_id = $4 AND code = $5 \
+                   AND subject = $6 AND status = 'open'",
+            )
+            .bind(t)
+            .bind(rec.org)
+            .bind(&key.asset_kind)
+            .bind(&key.asset_id)
+            .bind(&key.code)
+            .bind(&key.subject)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        sqlx::query(
+            "UPDATE agents SET last_seen = CASE WHEN last_seen IS NULL OR last_seen < $1 \
+             THEN $1 ELSE last_seen END WHERE id = $2",
+        )
+        .bind(rec.received_at)
+        .bind(&agent_id)
+        .execute(&mut *tx)
+        .await?;
+
+        tx.commit().await?;
+        Ok(IngestOutcome::Stored)
+    }
+}
