@@ -61,6 +61,11 @@ impl TestCa {
 
     pub fn valid_client_cert(&self, agent_id: &str, org: &str) -> (String, String) {
         let now = OffsetDateTime::now_utc();
-        self.client_cert(agent_id, org, now - Duration::hours(1), now + Duration::days(30))
+        self.client_cert(
+            agent_id,
+            org,
+            now - Duration::hours(1),
+            now + Duration::days(30),
+        )
     }
 }

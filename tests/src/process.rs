@@ -125,7 +125,7 @@ impl ServerProcess {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.split("listening on https://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or("");
-                    let addr = addr.trim_end_matches(|c: char| c == '"' || c == ',');
+                    let addr = addr.trim_end_matches(['"', ',']);
                     if let Ok(a) = addr.parse::<SocketAddr>() {
                         if let Some(t) = tx.take() {
                             let _ = t.send(a);
@@ -229,7 +229,10 @@ impl ServerProcess {
     pub async fn token(&self, org: &str, extra: &[&str]) -> String {
         let mut args = vec!["token", "create", "--org", org];
         args.extend_from_slice(extra);
-        self.admin(&args).await.assert_ok("token create").last_line()
+        self.admin(&args)
+            .await
+            .assert_ok("token create")
+            .last_line()
     }
 
     pub async fn apikey(&self, role: &str, org: Option<&str>) -> String {
@@ -237,7 +240,10 @@ impl ServerProcess {
         if let Some(o) = org {
             args.extend_from_slice(&["--org", o]);
         }
-        self.admin(&args).await.assert_ok("apikey create").last_line()
+        self.admin(&args)
+            .await
+            .assert_ok("apikey create")
+            .last_line()
     }
 }
 

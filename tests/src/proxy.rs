@@ -52,11 +52,7 @@ impl HoldingProxy {
                 tokio::spawn(pipe(client, s.clone()));
             }
         });
-        HoldingProxy {
-            addr,
-            shared,
-            task,
-        }
+        HoldingProxy { addr, shared, task }
     }
 
     pub fn url(&self) -> String {

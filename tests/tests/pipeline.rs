@@ -41,7 +41,10 @@ impl World {
     /// A new org with an enrolled agent whose config points at `url`
     /// (the server itself when None).
     async fn enrolled_agent(&self, org: &str, name: &str, url: Option<&str>) -> AgentDir {
-        let orgs = self.server.admin(&["org", "list", "--format", "json"]).await;
+        let orgs = self
+            .server
+            .admin(&["org", "list", "--format", "json"])
+            .await;
         if !orgs.stdout.contains(&format!("\"{org}\"")) {
             self.server.org_add(org, &format!("{org} trust")).await;
         }
@@ -221,9 +224,7 @@ async fn the_same_report_sent_twice_is_stored_once() {
     assert_eq!(s.metric("trustwatch_reports_duplicate_total").await, 2);
     let assets = w.assets("RX1").await;
     assert_eq!(assets.len(), 1);
-    let f = s
-        .get_ok("/api/v1/orgs/RX1/findings", &w.national)
-        .await;
+    let f = s.get_ok("/api/v1/orgs/RX1/findings", &w.national).await;
     assert_eq!(f["items"].as_array().unwrap().len(), 1, "{f}");
 }
 
@@ -309,7 +310,12 @@ async fn wrong_expired_or_used_up_enrollment_tokens_are_refused() {
     first.enroll(&url, &ca, &single).await.assert_ok("enroll");
     let again = AgentDir::new(&w.root.join("again"), None, "");
     let run = again.enroll(&url, &ca, &single).await;
-    assert_eq!(run.code(), 1, "a single-use token used twice: {}", run.stderr);
+    assert_eq!(
+        run.code(),
+        1,
+        "a single-use token used twice: {}",
+        run.stderr
+    );
     assert!(!again.state.join("agent.pem").exists());
 
     let two = w.server.token("RX1", &["--uses", "2"]).await;
@@ -383,13 +389,34 @@ async fn bad_bodies_get_a_4xx_json_error_and_change_nothing() {
         serde_json::to_vec(&v).unwrap()
     };
 
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, u16)> = vec![
+    type Headers = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(&str, Vec<u8>, Headers, u16)> = vec![
         ("not json", b"hello, server".to_vec(), json_headers(), 400),
-        ("json, not a report", br#"{"hello": 1}"#.to_vec(), json_headers(), 400),
-        ("wrong schema", serde_json::to_vec(&wrong_schema).unwrap(), json_headers(), 400),
-        ("report_id not a UUIDv7", serde_json::to_vec(&not_v7).unwrap(), json_headers(), 400),
+        (
+            "json, not a report",
+            br#"{"hello": 1}"#.to_vec(),
+            json_headers(),
+            400,
+        ),
+        (
+            "wrong schema",
+            serde_json::to_vec(&wrong_schema).unwrap(),
+            json_headers(),
+            400,
+        ),
+        (
+            "report_id not a UUIDv7",
+            serde_json::to_vec(&not_v7).unwrap(),
+            json_headers(),
+            400,
+        ),
         ("truncated gzip", truncated, gz(json_headers()), 400),
-        ("gzip header on plain bytes", good.clone(), gz(json_headers()), 400),
+        (
+            "gzip header on plain bytes",
+            good.clone(),
+            gz(json_headers()),
+            400,
+        ),
         ("gzip bomb", bomb, gz(json_headers()), 413),
         ("oversized", oversized, json_headers(), 413),
         ("empty", Vec::new(), json_headers(), 400),
@@ -413,9 +440,7 @@ async fn bad_bodies_get_a_4xx_json_error_and_change_nothing() {
 async fn no_report_is_lost_when_the_agent_dies_between_commit_and_acknowledgement() {
     let mut w = world(&[]).await;
     let proxy = HoldingProxy::start(w.server.addr).await;
-    let a = w
-        .enrolled_agent("RX1", "a1", Some(&proxy.url()))
-        .await;
+    let a = w.enrolled_agent("RX1", "a1", Some(&proxy.url())).await;
 
     // Server down: two rounds spool, and `once` still exits 0.
     w.server.stop().await;
@@ -573,7 +598,11 @@ async fn client_certificates_that_fail_verification_end_the_handshake_with_an_al
         kp.to_str().unwrap(),
     ])
     .await;
-    assert_eq!(w.server.ca_pem().trim(), ca.cert_pem.trim(), "server must use the CA it was given");
+    assert_eq!(
+        w.server.ca_pem().trim(),
+        ca.cert_pem.trim(),
+        "server must use the CA it was given"
+    );
     let a = w.enrolled_agent("RX1", "a1", None).await;
     let id = agent_id(&a).to_string();
     let now = OffsetDateTime::now_utc();
@@ -607,19 +636,28 @@ async fn client_certificates_that_fail_verification_end_the_handshake_with_an_al
     // Verified but not acceptable: JSON 401/403, not a TLS failure.
     let s = w.server.client();
     let body = serde_json::to_vec(&report(agent_id(&a), "h")).unwrap();
-    let none = s.post_raw(REPORTS, body.clone(), &json_headers()).await.unwrap();
+    let none = s
+        .post_raw(REPORTS, body.clone(), &json_headers())
+        .await
+        .unwrap();
     assert_json_error(&none, 401);
 
     let (c, k) = ca.valid_client_cert(&Uuid::now_v7().to_string(), "RX1");
     let unknown = ApiClient::new(&w.server.base_url(), &w.server.ca_pem(), Some((&c, &k)));
-    let ans = unknown.post_raw(REPORTS, body.clone(), &json_headers()).await.unwrap();
+    let ans = unknown
+        .post_raw(REPORTS, body.clone(), &json_headers())
+        .await
+        .unwrap();
     assert_json_error(&ans, 403);
 
     // A certificate naming the right agent but another organisation.
     w.server.org_add("RX2", "Trust two").await;
     let (c, k) = ca.valid_client_cert(&id, "RX2");
     let wrong_org = ApiClient::new(&w.server.base_url(), &w.server.ca_pem(), Some((&c, &k)));
-    let ans = wrong_org.post_raw(REPORTS, body.clone(), &json_headers()).await.unwrap();
+    let ans = wrong_org
+        .post_raw(REPORTS, body.clone(), &json_headers())
+        .await
+        .unwrap();
     assert_json_error(&ans, 403);
 
     // The real agent works until it is revoked.
