@@ -443,7 +443,8 @@ async fn no_report_is_lost_when_the_agent_dies_between_commit_and_acknowledgemen
     let a = w.enrolled_agent("RX1", "a1", Some(&proxy.url())).await;
 
     // Server down: two rounds spool, and `once` still exits 0.
-    w.server.stop().await;
+    let st = w.server.stop().await;
+    assert!(st.success(), "server exit on SIGTERM: {st}");
     for _ in 0..2 {
         let r = a.once().await;
         assert_eq!(r.code(), 0, "once with the server down: {}", r.stderr);
@@ -680,4 +681,36 @@ async fn client_certificates_that_fail_verification_end_the_handshake_with_an_al
     assert_json_error(&ans, 403);
     assert_eq!(s.metric("trustwatch_reports_stored_total").await, 1);
     w.server.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_service_ships_its_first_round_and_stops_cleanly_on_sigterm() {
+    let w = world(&[]).await;
+    let a = w.enrolled_agent("RX1", "svc", None).await;
+    std::fs::write(
+        &a.config,
+        format!(
+            "state_dir = {:?}\n[collect.host]\ninterval = \"1h\"\njitter = \"1s\"\n",
+            a.state.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = a.command(&["run"]).spawn().unwrap();
+    let s = w.server.client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.metric("trustwatch_reports_stored_total").await < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`run` shipped nothing within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    trustwatch_tests::process::sigterm(child.id().unwrap()).await;
+    let st = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("agent stops within 15 s of SIGTERM")
+        .unwrap();
+    assert!(st.success(), "agent exit on SIGTERM: {st}");
+    assert!(a.spooled().is_empty());
+    assert_eq!(w.assets("RX1").await.len(), 1);
 }
