@@ -274,7 +274,7 @@ pub fn encode_cursor(sort: &Sort, key: Vec<KeyValue>) -> String {
 /// Decodes and checks a cursor for `sort`.
 pub fn decode_cursor(sort: &Sort, cursor: &str) -> Result<After, String> {
     let bad = || "cursor is not valid for this list and sort".to_string();
-    if cursor.len() > 8192 || cursor.len() % 2 != 0 {
+    if cursor.len() > 8192 || !cursor.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes = (0..cursor.len())
