@@ -824,7 +824,7 @@ backoff_max = "5m"
 
     #[test]
     fn shipped_example_file_parses_to_the_defaults() {
-        let text = include_str!("../agent.toml.example");
+        let text = include_str!("../../packaging/agent.toml");
         let c = cfg(text).unwrap();
         let d = cfg("").unwrap();
         assert_eq!(c, d);

@@ -79,9 +79,9 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum Scan {
-    /// This machine: OS identity, kernel, uptime, CPUs, memory.
+    /// This machine: OS identity, kernel, uptime, CPUs, memory, packages, reboot and update signals.
     Host {
-        /// Root of the filesystem whose os-release is read.
+        /// Root of the filesystem to inventory (a mounted image or container root).
         #[arg(long, value_name = "DIR", default_value = "/", value_parser = parse_root)]
         root: PathBuf,
         #[arg(long, value_enum, default_value_t = Format::Table)]

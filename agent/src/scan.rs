@@ -1,10 +1,13 @@
-//! `scan host`: the host inventory as a `trustwatch.scan/v1` document, and
-//! its table form for people.
+//! `scan host`: the host inventory (OS, kernel, packages, reboot and update
+//! signals) as a `trustwatch.scan/v1` document, and its table form for
+//! people.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use time::format_description::well_known::Rfc3339;
 use trustwatch_common::host::HostAsset;
 use trustwatch_common::ScanDocument;
 
@@ -13,7 +16,7 @@ use crate::collect::host::HostCollector;
 use crate::collect::{CollectContext, Collector};
 use crate::round::run_round;
 
-/// Inventories this machine (OS identity from the image at `root`).
+/// Inventories this machine, or the image mounted at `root`.
 pub async fn scan_host(root: PathBuf, clock: Arc<dyn Clock>) -> ScanDocument {
     let ctx = CollectContext { clock, root };
     let items: Vec<(Arc<dyn Collector>, Option<std::time::Duration>)> =
@@ -68,7 +71,36 @@ pub fn render_table(doc: &ScanDocument) -> String {
         let _ = writeln!(out, "Uptime    {}", human_duration(h.uptime_secs));
         let _ = writeln!(out, "CPUs      {} x {}", h.cpu_count, h.cpu_brand);
         let _ = writeln!(out, "Memory    {}", human_bytes(h.memory_total_bytes));
-        let _ = writeln!(out, "Packages  {}", h.packages.len());
+        let mut by_manager: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in &h.packages {
+            *by_manager.entry(p.manager.as_str()).or_default() += 1;
+        }
+        let managers: Vec<String> = by_manager.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        if managers.is_empty() {
+            let _ = writeln!(out, "Packages  {}", h.packages.len());
+        } else {
+            let _ = writeln!(
+                out,
+                "Packages  {} ({})",
+                h.packages.len(),
+                managers.join(", ")
+            );
+        }
+        let reboot = match h.reboot_required {
+            Some(true) => "required",
+            Some(false) => "not required",
+            None => "not assessed",
+        };
+        let _ = writeln!(out, "Reboot    {reboot}");
+        let refreshed = match (&h.package_metadata_refreshed_at, &h.package_metadata_source) {
+            (Some(t), src) => format!(
+                "{} ({})",
+                t.format(&Rfc3339).unwrap_or_default(),
+                src.as_deref().unwrap_or("unknown")
+            ),
+            (None, _) => "unknown".to_owned(),
+        };
+        let _ = writeln!(out, "Updated   {refreshed}");
     }
     if doc.findings.is_empty() {
         let _ = writeln!(out, "Findings  none");
@@ -99,16 +131,35 @@ mod tests {
     use crate::clock::FixedClock;
     use time::OffsetDateTime;
 
-    #[tokio::test]
-    async fn scan_host_json_has_the_scan_schema_and_one_host_asset() {
+    fn debian_root(now: OffsetDateTime, refreshed_days_ago: i64) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        let r = root.path();
+        for d in ["etc", "var/lib/dpkg", "var/lib/apt/lists", "run"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
         std::fs::write(
-            root.path().join("etc/os-release"),
+            r.join("etc/os-release"),
             "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
         )
         .unwrap();
+        std::fs::write(
+            r.join("var/lib/dpkg/status"),
+            "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.15-1~deb12u1\n",
+        )
+        .unwrap();
+        std::fs::write(r.join("run/reboot-required"), "").unwrap();
+        let f =
+            std::fs::File::create(r.join("var/lib/apt/lists/x_dists_bookworm_InRelease")).unwrap();
+        let t = now - time::Duration::days(refreshed_days_ago);
+        f.set_times(std::fs::FileTimes::new().set_modified(t.into()))
+            .unwrap();
+        root
+    }
+
+    #[tokio::test]
+    async fn scan_host_json_has_the_scan_schema_one_host_asset_and_the_patch_findings() {
         let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
+        let root = debian_root(now, 30);
         let doc = scan_host(root.path().to_owned(), Arc::new(FixedClock(now))).await;
         let v = serde_json::to_value(&doc).unwrap();
         assert_eq!(v["schema"], "trustwatch.scan/v1");
@@ -125,25 +176,58 @@ mod tests {
                                "name": "Debian GNU/Linux 12 (bookworm)"})
         );
         assert!(a["kernel"].as_str().is_some_and(|s| !s.is_empty()));
-        assert_eq!(a["packages"], serde_json::json!([]));
+        assert_eq!(
+            a["packages"],
+            serde_json::json!([{"manager": "dpkg", "name": "libssl3", "version": "3.0.15-1~deb12u1",
+                                "source_name": "openssl", "source_version": "3.0.15-1~deb12u1", "arch": "amd64"}])
+        );
+        assert_eq!(a["package_count"], 1);
+        assert_eq!(a["reboot_required"], true);
+        assert_eq!(a["package_metadata_refreshed_at"], "2025-09-09T08:53:20Z");
+        assert_eq!(a["package_metadata_source"], "apt");
         assert!(a["cpu_count"].as_u64().is_some_and(|n| n >= 1));
-        assert_eq!(v["findings"], serde_json::json!([]));
+        let codes: Vec<_> = doc.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            vec!["patch.kernel.reboot_required", "patch.updates.stale"]
+        );
         assert_eq!(v["errors"], serde_json::json!([]));
         let table = render_table(&doc);
-        assert!(
-            table.contains("Debian GNU/Linux 12 (bookworm) (debian 12 bookworm)"),
-            "{table}"
-        );
+        for want in [
+            "Debian GNU/Linux 12 (bookworm) (debian 12 bookworm)",
+            "Packages  1 (dpkg 1)",
+            "Reboot    required",
+            "Updated   2025-09-09T08:53:20Z (apt)",
+            "[medium] patch.updates.stale",
+        ] {
+            assert!(table.contains(want), "{want:?} not in\n{table}");
+        }
     }
 
     #[tokio::test]
-    async fn scan_host_of_an_empty_root_reports_the_missing_os_release() {
+    async fn fresh_metadata_by_the_clock_raises_no_staleness() {
+        let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
+        let root = debian_root(now, 3);
+        let doc = scan_host(root.path().to_owned(), Arc::new(FixedClock(now))).await;
+        let codes: Vec<_> = doc.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, vec!["patch.kernel.reboot_required"]);
+    }
+
+    #[tokio::test]
+    async fn scan_host_of_an_empty_root_reports_the_missing_os_release_and_packages() {
         let root = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap();
         let doc = scan_host(root.path().to_owned(), Arc::new(FixedClock(now))).await;
         assert_eq!(doc.assets.len(), 1);
-        assert_eq!(doc.errors.len(), 1);
-        assert!(render_table(&doc).contains("Error     host: no os-release"));
+        assert_eq!(doc.errors.len(), 2);
+        assert!(doc.findings.is_empty());
+        let table = render_table(&doc);
+        assert!(table.contains("Error     host: no os-release"), "{table}");
+        assert!(
+            table.contains("Error     host: no package database"),
+            "{table}"
+        );
+        assert!(table.contains("Updated   unknown"), "{table}");
     }
 
     #[test]

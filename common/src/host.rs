@@ -68,6 +68,27 @@ pub struct HostAsset {
     pub packages: Vec<Package>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<WindowsInfo>,
+    /// How many entries `packages` has (absent when no inventory was taken,
+    /// e.g. from an agent older than the package inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_count: Option<usize>,
+    /// Whether installed updates wait for a reboot (`/run/reboot-required`,
+    /// or a running kernel older than the newest installed); absent when
+    /// not assessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_required: Option<bool>,
+    /// When the package manager's metadata was last refreshed (newest
+    /// modification time of its index files), RFC 3339; absent when unknown.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub package_metadata_refreshed_at: Option<time::OffsetDateTime>,
+    /// Whose metadata that is: `apt`, `dnf`, `yum`, `apk`, or `unknown` when
+    /// none was found; absent when not assessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_metadata_source: Option<String>,
 }
 
 impl HostAsset {
@@ -130,5 +151,32 @@ mod tests {
         assert_eq!(v["os"]["codename"], "bookworm");
         assert_eq!(v["packages"][0]["source_name"], "openssl");
         assert_eq!(HostAsset::from_asset(&a), Some(h));
+        // The optional inventory fields are absent until set.
+        assert!(v.get("package_count").is_none());
+        assert!(v.get("package_metadata_refreshed_at").is_none());
+    }
+
+    #[test]
+    fn optional_inventory_fields_round_trip_and_default_when_absent() {
+        let h = HostAsset {
+            id: "pacs01".into(),
+            package_count: Some(0),
+            reboot_required: Some(true),
+            package_metadata_refreshed_at: Some(
+                time::OffsetDateTime::from_unix_timestamp(1_760_000_000).unwrap(),
+            ),
+            package_metadata_source: Some("apt".into()),
+            ..Default::default()
+        };
+        let a = h.clone().into_asset();
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["package_metadata_refreshed_at"], "2025-10-09T08:53:20Z");
+        assert_eq!(v["reboot_required"], true);
+        assert_eq!(HostAsset::from_asset(&a), Some(h));
+        let old: HostAsset =
+            serde_json::from_str(r#"{"id": "x", "os": {"id": "debian"}, "kernel": "6.1"}"#)
+                .unwrap();
+        assert_eq!(old.package_count, None);
+        assert_eq!(old.package_metadata_refreshed_at, None);
     }
 }
