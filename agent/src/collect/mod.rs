@@ -10,6 +10,7 @@
 //! [`Registry::from_config`].
 
 pub mod host;
+pub mod network;
 pub mod tls;
 
 use std::future::Future;
