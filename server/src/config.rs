@@ -10,11 +10,17 @@
 //! ca_key = "/etc/trustwatch-server/ca-key.pem"
 //! tls_cert = "/etc/trustwatch-server/server.pem"
 //! tls_key = "/etc/trustwatch-server/server-key.pem"
+//!
+//! [eol]
+//! ubuntu_pro = false    # the estate has Ubuntu Pro: ESM counts as support
+//! windows_esu = false   # the estate pays for Windows Extended Security Updates
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::vuln::Policy;
 
 /// Default `listen` address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -41,6 +47,34 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of that server certificate (required with `tls_cert`).
     pub tls_key: Option<PathBuf>,
+    /// What the estate pays for, for end-of-life and advisory matching.
+    #[serde(default)]
+    pub eol: EolConfig,
+}
+
+/// The `[eol]` section: which extended-support periods count as support
+/// (DESIGN §2). Debian LTS always counts; RHEL ELS never does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EolConfig {
+    /// The estate has Ubuntu Pro: Ubuntu ESM counts as support and the
+    /// `Ubuntu:Pro:…` advisories apply. Default false.
+    #[serde(default)]
+    pub ubuntu_pro: bool,
+    /// The estate pays for Windows Extended Security Updates: ESU counts as
+    /// support. Default false.
+    #[serde(default)]
+    pub windows_esu: bool,
+}
+
+impl EolConfig {
+    /// The matching policy this section describes.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            ubuntu_pro: self.ubuntu_pro,
+            windows_esu: self.windows_esu,
+        }
+    }
 }
 
 /// Why a configuration is unusable.
@@ -106,6 +140,8 @@ pub struct ServeOptions {
     pub ca: Option<(PathBuf, PathBuf)>,
     /// Own server certificate (chain, key) instead of the generated one.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The matching policy (`[eol]`).
+    pub policy: Policy,
 }
 
 impl ServeOptions {
@@ -118,6 +154,7 @@ impl ServeOptions {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             ca: None,
             tls: None,
+            policy: Policy::default(),
         }
     }
 
@@ -173,6 +210,7 @@ impl ServeOptions {
             max_decompressed_bytes,
             ca,
             tls,
+            policy: file.eol.policy(),
         })
     }
 }
@@ -203,6 +241,15 @@ mod tests {
     #[test]
     fn config_with_an_unknown_key_is_refused() {
         assert!(FileConfig::parse("listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn eol_section_sets_the_policy_and_refuses_unknown_keys() {
+        let file = FileConfig::parse("[eol]\nubuntu_pro = true\n").unwrap();
+        let o = ServeOptions::resolve("d".into(), file, ServeFlags::default()).unwrap();
+        assert!(o.policy.ubuntu_pro);
+        assert!(!o.policy.windows_esu);
+        assert!(FileConfig::parse("[eol]\nubuntu_esm = true\n").is_err());
     }
 
     #[test]

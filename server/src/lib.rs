@@ -5,16 +5,19 @@
 //! [`pki`] (CA, server and agent certificates), [`tls`] (listener, client
 //! certificates, accept loop), [`store`] (SQLite schema and queries),
 //! [`api`] (HTTP routes), [`metrics`], [`secret`] (tokens and API keys),
-//! [`admin`] (admin commands), [`server`] (`serve` wiring).
+//! [`admin`] (admin commands), [`server`] (`serve` wiring), [`vuln`]
+//! (feeds and matching), [`feedcmd`] (`feed` and `match` commands).
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod feedcmd;
 pub mod metrics;
 pub mod pki;
 pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod vuln;

@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
 use trustwatch_server::admin::{self, Format};
 use trustwatch_server::clock::{Clock, SystemClock};
 use trustwatch_server::config::{FileConfig, ServeFlags, ServeOptions};
+use trustwatch_server::feedcmd;
 use trustwatch_server::store::{ApiKeyRole, Store};
+use trustwatch_server::vuln::{FeedKind, Policy};
 use uuid::Uuid;
 
 #[derive(Debug, Parser)]
@@ -80,6 +83,61 @@ enum Command {
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+    /// Vulnerability and end-of-life feeds.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
+    /// Match an inventory (as printed by `trustwatch-agent scan host
+    /// --format json`) against the imported feeds; stores nothing.
+    Match {
+        /// The inventory: a trustwatch.scan/v1 document or a host asset.
+        #[arg(value_name = "INVENTORY.json")]
+        inventory: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// The instant to judge at (RFC 3339); default the clock.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+        /// Server config whose `[eol]` section sets the policy.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Osv,
+    Kev,
+    Epss,
+    Eol,
+}
+
+#[derive(Debug, Subcommand)]
+enum FeedCommand {
+    /// Import feed files (kind told from content), then re-match every
+    /// stored host inventory.
+    Import {
+        /// OSV zip, directory or JSON; KEV JSON; EPSS CSV(.gz); end-of-life
+        /// JSON or endoflife.date file.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Force the kind instead of telling it from content.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Server config whose `[eol]` section sets the re-matching policy
+        /// (default: the policy `serve` last ran with).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The instant of the import (RFC 3339); default the clock.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+    },
+    /// List imports with their age.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -160,6 +218,17 @@ fn parse_org_code(s: &str) -> Result<String, String> {
     } else {
         Err("expected 1-32 of [A-Za-z0-9_-], starting alphanumeric".into())
     }
+}
+
+fn parse_now(s: &str) -> Result<OffsetDateTime, String> {
+    trustwatch_server::clock::parse_rfc3339(s).map_err(|e| format!("not an RFC 3339 instant: {e}"))
+}
+
+fn load_policy(config: Option<&PathBuf>) -> anyhow::Result<Option<Policy>> {
+    Ok(match config {
+        Some(p) => Some(FileConfig::load(p)?.eol.policy()),
+        None => None,
+    })
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, String> {
@@ -279,6 +348,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open_in(&data_dir).await?;
             admin::apikey_create(&store, clock.as_ref(), role, org.as_deref(), &mut stdout).await?;
             store.close().await;
+        }
+        Command::Feed { command } => {
+            let store = Store::open_in(&data_dir).await?;
+            match command {
+                FeedCommand::Import {
+                    paths,
+                    kind,
+                    config,
+                    now,
+                } => {
+                    let policy = match load_policy(config.as_ref())? {
+                        Some(p) => p,
+                        None => store.saved_policy().await?.unwrap_or_default(),
+                    };
+                    let kind = kind.map(|k| match k {
+                        KindArg::Osv => FeedKind::Osv,
+                        KindArg::Kev => FeedKind::Kev,
+                        KindArg::Epss => FeedKind::Epss,
+                        KindArg::Eol => FeedKind::Eol,
+                    });
+                    let now = now.unwrap_or_else(|| clock.now());
+                    let r = feedcmd::feed_import(
+                        &store,
+                        &paths,
+                        kind,
+                        now,
+                        policy,
+                        &mut stdout,
+                        &mut std::io::stderr(),
+                    )
+                    .await;
+                    store.close().await;
+                    r?;
+                }
+                FeedCommand::List { format } => {
+                    feedcmd::feed_list(&store, format, clock.now(), &mut stdout).await?;
+                    store.close().await;
+                }
+            }
+        }
+        Command::Match {
+            inventory,
+            format,
+            now,
+            config,
+        } => {
+            let policy = load_policy(config.as_ref())?.unwrap_or_default();
+            let now = now.unwrap_or_else(|| clock.now());
+            feedcmd::match_inventory(&data_dir, &inventory, format, now, policy, &mut stdout)
+                .await?;
         }
         Command::Agent { command } => {
             let store = Store::open_in(&data_dir).await?;

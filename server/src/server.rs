@@ -61,6 +61,8 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     let store = Store::open_in(&opts.data_dir).await?;
+    // `feed import` re-matches under the policy `serve` runs with.
+    store.save_policy(&opts.policy).await?;
     let now = clock.now();
     let ca = match &opts.ca {
         Some((cert, key)) => {
@@ -99,6 +101,7 @@ pub async fn start(
             max_body_bytes: opts.max_body_bytes,
             max_decompressed_bytes: opts.max_decompressed_bytes,
         },
+        policy: opts.policy,
     };
     let router = api::router(state.clone());
     tracing::info!("listening on https://{local_addr}");

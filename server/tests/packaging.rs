@@ -9,6 +9,7 @@ fn packaged_server_config_parses_with_every_documented_key() {
     assert_eq!(cfg.listen.as_deref(), Some("127.0.0.1:8443"));
     assert_eq!(cfg.max_body_bytes, Some(8 * 1024 * 1024));
     assert_eq!(cfg.max_decompressed_bytes, Some(64 * 1024 * 1024));
+    assert_eq!(cfg.eol, trustwatch_server::config::EolConfig::default());
     // The commented-out keys are real keys: uncommented, they parse too.
     let text = std::fs::read_to_string(&path).unwrap();
     let uncommented: String = text

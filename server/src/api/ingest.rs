@@ -1,6 +1,7 @@
 //! `POST /api/v1/reports`: who sent it (the verified client certificate and
 //! the agent's row, never the body), the body (size limits, encoding), and
-//! the store's answer (stored or duplicate, after the commit).
+//! the store's answer (stored or duplicate, after the commit). Host
+//! inventories are matched against the feeds in the same transaction.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,7 +12,7 @@ use trustwatch_common::report::ReportAck;
 use super::decode::{decode_report, DecodeError};
 use super::{read_body, ApiError, AppState};
 use crate::clock::to_ms;
-use crate::store::{IngestOutcome, Received, ReportRows};
+use crate::store::{IngestOutcome, MatchContext, Received, ReportRows};
 use crate::tls::{ClientCert, PeerIdentity};
 
 pub async fn post_report(State(st): State<AppState>, req: Request) -> Response {
@@ -52,7 +53,11 @@ async fn ingest(st: &AppState, req: Request) -> Result<(ReportAck, IngestOutcome
         size: i64::try_from(decoded.json_len).unwrap_or(i64::MAX),
         blob: &decoded.blob,
     };
-    let outcome = st.store.ingest(&rows, rec).await?;
+    let ctx = MatchContext {
+        now: st.clock.now(),
+        policy: st.policy,
+    };
+    let outcome = st.store.ingest_matching(&rows, rec, Some(&ctx)).await?;
     tracing::debug!(
         report_id = %decoded.report.report_id,
         agent_id = %peer.agent_id,

@@ -47,6 +47,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// The matching policy (`[eol]` of the config).
+    pub policy: crate::vuln::Policy,
 }
 
 impl std::fmt::Debug for AppState {

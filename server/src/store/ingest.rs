@@ -12,16 +12,26 @@
 //! * an `open` finding of this agent whose collector is in the report's
 //!   `collectors`, that the report lacks and whose `last_seen <= t`, is
 //!   resolved at `t` — an older report never resolves or regresses anything.
+//!
+//! With a [`MatchContext`] ([`Store::ingest_matching`], what the API uses),
+//! each host inventory of the report is also matched against the feeds in
+//! the same transaction, when the report is that host's newest (see
+//! [`super::matched`]). Agents cannot raise or resolve findings of the
+//! server's own `match` collector: such a claim is filed under the code's
+//! default collector, and `match` is dropped from `collectors`.
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
+use time::OffsetDateTime;
+use trustwatch_common::host::HostAsset;
 use trustwatch_common::report::collector;
 use trustwatch_common::{Category, Report, Severity};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
 use crate::clock::to_ms;
+use crate::vuln::{Policy, MATCH_COLLECTOR};
 
 /// An asset as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +70,8 @@ pub struct ReportRows {
     pub assets: Vec<AssetRow>,
     /// One per key (the last of duplicates in the report wins).
     pub findings: Vec<FindingRow>,
+    /// The host assets that carry an inventory, for server-side matching.
+    pub hosts: Vec<HostAsset>,
 }
 
 /// Rank used to sort by severity (higher is worse).
@@ -107,7 +119,8 @@ impl ReportRows {
                 code: f.code.as_str().to_owned(),
                 subject: f.subject.clone(),
             };
-            let collector = if f.collector.is_empty() {
+            // `match` is the server's own collector: an agent cannot claim it.
+            let collector = if f.collector.is_empty() || f.collector == MATCH_COLLECTOR {
                 default_collector(f.category).to_owned()
             } else {
                 f.collector.clone()
@@ -127,9 +140,15 @@ impl ReportRows {
         ReportRows {
             report_id: r.report_id.to_string(),
             collected_at: to_ms(r.collected_at),
-            collectors: r.collectors.clone(),
+            collectors: r
+                .collectors
+                .iter()
+                .filter(|c| c.as_str() != MATCH_COLLECTOR)
+                .cloned()
+                .collect(),
             assets,
             findings: findings.into_values().collect(),
+            hosts: r.assets.iter().filter_map(HostAsset::from_asset).collect(),
         }
     }
 }
@@ -165,13 +184,34 @@ impl IngestOutcome {
     }
 }
 
+/// What server-side matching during ingest needs.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchContext {
+    /// The clock's now (end-of-life verdicts, feed ages).
+    pub now: OffsetDateTime,
+    pub policy: Policy,
+}
+
 impl Store {
     /// Stores a report unless its id is already stored; commits before
-    /// returning [`IngestOutcome::Stored`].
+    /// returning [`IngestOutcome::Stored`]. No server-side matching.
     pub async fn ingest(
         &self,
         rows: &ReportRows,
         rec: Received<'_>,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.ingest_matching(rows, rec, None).await
+    }
+
+    /// [`Store::ingest`], and with `matching`, the report's host inventories
+    /// are matched against the feeds in the same transaction (findings of
+    /// collector `match`; see [`super::matched`]). A host is matched only
+    /// when this report is its newest.
+    pub async fn ingest_matching(
+        &self,
+        rows: &ReportRows,
+        rec: Received<'_>,
+        matching: Option<&MatchContext>,
     ) -> Result<IngestOutcome, StoreError> {
         let agent_id = rec.agent_id.to_string();
         let t = rows.collected_at;
@@ -221,55 +261,7 @@ impl Store {
         }
 
         for f in &rows.findings {
-            sqlx::query(
-                "INSERT INTO findings (org, asset_kind, asset_id, code, subject, severity, \
-                   severity_rank, category, title, evidence, status, first_seen, last_seen, \
-                   resolved_at, reopened, agent_id, collector) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11, NULL, 0, $12, $13) \
-                 ON CONFLICT (org, asset_kind, asset_id, code, subject) DO UPDATE SET \
-                   first_seen = CASE WHEN excluded.first_seen < findings.first_seen \
-                                THEN excluded.first_seen ELSE findings.first_seen END, \
-                   reopened = CASE WHEN findings.status = 'resolved' \
-                                AND excluded.last_seen >= findings.resolved_at \
-                              THEN findings.reopened + 1 ELSE findings.reopened END, \
-                   status = CASE WHEN findings.status = 'resolved' \
-                              AND excluded.last_seen >= findings.resolved_at \
-                            THEN 'open' ELSE findings.status END, \
-                   resolved_at = CASE WHEN findings.status = 'resolved' \
-                                   AND excluded.last_seen >= findings.resolved_at \
-                                 THEN NULL ELSE findings.resolved_at END, \
-                   severity = CASE WHEN excluded.last_seen >= findings.last_seen \
-                              THEN excluded.severity ELSE findings.severity END, \
-                   severity_rank = CASE WHEN excluded.last_seen >= findings.last_seen \
-                                   THEN excluded.severity_rank ELSE findings.severity_rank END, \
-                   category = CASE WHEN excluded.last_seen >= findings.last_seen \
-                              THEN excluded.category ELSE findings.category END, \
-                   title = CASE WHEN excluded.last_seen >= findings.last_seen \
-                           THEN excluded.title ELSE findings.title END, \
-                   evidence = CASE WHEN excluded.last_seen >= findings.last_seen \
-                              THEN excluded.evidence ELSE findings.evidence END, \
-                   agent_id = CASE WHEN excluded.last_seen >= findings.last_seen \
-                              THEN excluded.agent_id ELSE findings.agent_id END, \
-                   collector = CASE WHEN excluded.last_seen >= findings.last_seen \
-                               THEN excluded.collector ELSE findings.collector END, \
-                   last_seen = CASE WHEN excluded.last_seen > findings.last_seen \
-                               THEN excluded.last_seen ELSE findings.last_seen END",
-            )
-            .bind(rec.org)
-            .bind(&f.key.asset_kind)
-            .bind(&f.key.asset_id)
-            .bind(&f.key.code)
-            .bind(&f.key.subject)
-            .bind(f.severity.as_str())
-            .bind(severity_rank(f.severity))
-            .bind(f.category.as_str())
-            .bind(&f.title)
-            .bind(&f.evidence)
-            .bind(t)
-            .bind(&agent_id)
-            .bind(&f.collector)
-            .execute(&mut *tx)
-            .await?;
+            upsert_finding(&mut tx, rec.org, f, t, &agent_id).await?;
         }
 
         // Resolution: open findings of this agent, from a collector that ran,
@@ -313,6 +305,22 @@ impl Store {
             .await?;
         }
 
+        if let Some(ctx) = matching {
+            for host in &rows.hosts {
+                let last_seen: Option<i64> = sqlx::query_scalar(
+                    "SELECT last_seen FROM assets WHERE org = $1 AND kind = 'host' AND id = $2",
+                )
+                .bind(rec.org)
+                .bind(&host.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if last_seen.is_some_and(|s| s > t) {
+                    continue;
+                }
+                super::matched::match_and_store(&mut tx, rec.org, host, &agent_id, t, ctx).await?;
+            }
+        }
+
         sqlx::query(
             "UPDATE agents SET last_seen = CASE WHEN last_seen IS NULL OR last_seen < $1 \
              THEN $1 ELSE last_seen END WHERE id = $2",
@@ -325,4 +333,64 @@ impl Store {
         tx.commit().await?;
         Ok(IngestOutcome::Stored)
     }
+}
+
+/// Inserts or updates one finding seen at `t` (the lifecycle rules above).
+pub(crate) async fn upsert_finding(
+    conn: &mut SqliteConnection,
+    org: &str,
+    f: &FindingRow,
+    t: i64,
+    agent_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO findings (org, asset_kind, asset_id, code, subject, severity, \
+               severity_rank, category, title, evidence, status, first_seen, last_seen, \
+               resolved_at, reopened, agent_id, collector) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11, NULL, 0, $12, $13) \
+             ON CONFLICT (org, asset_kind, asset_id, code, subject) DO UPDATE SET \
+               first_seen = CASE WHEN excluded.first_seen < findings.first_seen \
+                            THEN excluded.first_seen ELSE findings.first_seen END, \
+               reopened = CASE WHEN findings.status = 'resolved' \
+                            AND excluded.last_seen >= findings.resolved_at \
+                          THEN findings.reopened + 1 ELSE findings.reopened END, \
+               status = CASE WHEN findings.status = 'resolved' \
+                          AND excluded.last_seen >= findings.resolved_at \
+                        THEN 'open' ELSE findings.status END, \
+               resolved_at = CASE WHEN findings.status = 'resolved' \
+                               AND excluded.last_seen >= findings.resolved_at \
+                             THEN NULL ELSE findings.resolved_at END, \
+               severity = CASE WHEN excluded.last_seen >= findings.last_seen \
+                          THEN excluded.severity ELSE findings.severity END, \
+               severity_rank = CASE WHEN excluded.last_seen >= findings.last_seen \
+                               THEN excluded.severity_rank ELSE findings.severity_rank END, \
+               category = CASE WHEN excluded.last_seen >= findings.last_seen \
+                          THEN excluded.category ELSE findings.category END, \
+               title = CASE WHEN excluded.last_seen >= findings.last_seen \
+                       THEN excluded.title ELSE findings.title END, \
+               evidence = CASE WHEN excluded.last_seen >= findings.last_seen \
+                          THEN excluded.evidence ELSE findings.evidence END, \
+               agent_id = CASE WHEN excluded.last_seen >= findings.last_seen \
+                          THEN excluded.agent_id ELSE findings.agent_id END, \
+               collector = CASE WHEN excluded.last_seen >= findings.last_seen \
+                           THEN excluded.collector ELSE findings.collector END, \
+               last_seen = CASE WHEN excluded.last_seen > findings.last_seen \
+                           THEN excluded.last_seen ELSE findings.last_seen END",
+    )
+    .bind(org)
+    .bind(&f.key.asset_kind)
+    .bind(&f.key.asset_id)
+    .bind(&f.key.code)
+    .bind(&f.key.subject)
+    .bind(f.severity.as_str())
+    .bind(severity_rank(f.severity))
+    .bind(f.category.as_str())
+    .bind(&f.title)
+    .bind(&f.evidence)
+    .bind(t)
+    .bind(agent_id)
+    .bind(&f.collector)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -20,6 +20,9 @@
 //!   `resolved_at` is the `collected_at` of the report that lacked it).
 //! * Every row that belongs to an organisation carries its `org` code, and
 //!   every query of the API filters on it.
+//! * Feeds (OSV, KEV, EPSS, end-of-life) are not per organisation; their
+//!   invariants are in [`feeds`]. Findings of collector `match` are the
+//!   server's own, kept by [`matched`].
 //!
 //! The SQL is kept portable to PostgreSQL: plain types, `ON CONFLICT`
 //! upserts, `RETURNING`, and [`sqlx::QueryBuilder`] for dynamic queries.
@@ -32,11 +35,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub mod admin;
+pub mod feeds;
 pub mod ingest;
+pub mod matched;
 pub mod query;
 
 pub use admin::{AgentRow, ApiKeyRole, OrgRow, TokenRejection};
-pub use ingest::{IngestOutcome, Received, ReportRows};
+pub use ingest::{IngestOutcome, MatchContext, Received, ReportRows};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "trustwatch.db";

@@ -4,6 +4,8 @@
 //! query the API.
 #![allow(dead_code)]
 
+pub mod zipw;
+
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,7 @@ impl Harness {
             clock: clock.clone(),
             metrics: Arc::new(Metrics::default()),
             limits,
+            policy: Default::default(),
         };
         let router = api::router(state.clone());
         Harness {
@@ -279,4 +282,38 @@ pub fn host(id: &str) -> Value {
 
 pub fn endpoint(id: &str) -> Value {
     json!({"kind": "tls_endpoint", "id": id, "grade": "B"})
+}
+
+/// The shared feed samples: `$TRUSTWATCH_SHARED_DIR/samples`, or
+/// `<repo>/../shared/samples`. A missing directory fails the test.
+pub fn samples() -> std::path::PathBuf {
+    let base = std::env::var_os("TRUSTWATCH_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    let dir = base.join("samples");
+    assert!(
+        dir.is_dir(),
+        "feed samples missing at {} (set TRUSTWATCH_SHARED_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every row of the feed tables, as text, to compare before/after.
+pub async fn feed_state(store: &Store) -> String {
+    let mut s = String::new();
+    for q in [
+        "SELECT id || ' ' || kind || ' ' || source || ' ' || sha256 || ' ' || records || ' ' || stored || ' ' || skipped FROM feed_imports ORDER BY 1",
+        "SELECT id || ' ' || modified || ' ' || COALESCE(withdrawn, '-') || ' ' || cves || ' ' || import_id FROM osv_advisories ORDER BY 1",
+        "SELECT advisory_id || ' ' || seq || ' ' || ecosystem || ' ' || package || ' ' || ranges || ' ' || versions FROM osv_affected ORDER BY 1",
+        "SELECT cve || ' ' || date_added || ' ' || ransomware FROM kev ORDER BY 1",
+        "SELECT cve || ' ' || score || ' ' || percentile FROM epss ORDER BY 1",
+        "SELECT os || ' ' || release || ' ' || COALESCE(standard_end, '-') || ' ' || COALESCE(extended_end, '-') FROM eol_releases ORDER BY 1",
+        "SELECT org || ' ' || asset_id || ' ' || code || ' ' || subject || ' ' || status || ' ' || collector FROM findings ORDER BY 1",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(q).fetch_all(store.pool()).await.unwrap();
+        s.push_str(&rows.join("\n"));
+        s.push_str("\n--\n");
+    }
+    s
 }
