@@ -129,6 +129,19 @@ pub struct RawTls {
     /// PEM files of the organisation's own trusted roots, beside the system's.
     #[serde(default)]
     pub ca: Vec<PathBuf>,
+    /// Endpoints assessed at the same time (default 4, at most 64).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Time limit of one connection in milliseconds (default 5000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Upper bound of the random pause before each handshake to one
+    /// endpoint, in milliseconds (default 5; raise it for fragile devices).
+    #[serde(default)]
+    pub pause_ms: Option<u64>,
+    /// Time limit of the whole assessment of one endpoint (default `60s`).
+    #[serde(default)]
+    pub endpoint_timeout: Option<String>,
 }
 
 /// `[collect.network]`.
@@ -150,6 +163,35 @@ pub struct RawNetwork {
     /// CIDR ranges never sent a packet.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Ports swept, like `22,80,8000-8100,161/udp` (default: the legacy
+    /// services of DESIGN §2 and the usual TLS ports).
+    #[serde(default)]
+    pub ports: Option<String>,
+    /// Connection attempts plus UDP requests per second, all hosts
+    /// together (default 1000).
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// The same towards one host (default 40, at most `rate`).
+    #[serde(default)]
+    pub host_rate: Option<u32>,
+    /// Connections open to one host at the same time, 1 or 2 (default 2).
+    #[serde(default)]
+    pub host_connections: Option<u32>,
+    /// When the service may sweep, `"HH:MM-HH:MM"` in UTC, wrapping
+    /// midnight when the end is not after the start (default: any time).
+    /// `once` and `scan network` ignore them.
+    #[serde(default)]
+    pub windows: Vec<String>,
+    /// Hard time limit of one sweep (default `4h`).
+    #[serde(default)]
+    pub budget: Option<String>,
+    /// Wait for one TCP connection of the sweep (default `1s`).
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    /// The estate has Windows Extended Security Updates: Windows releases
+    /// count as supported until their ESU end (default `false`).
+    #[serde(default)]
+    pub windows_esu: Option<bool>,
 }
 
 /// `[spool]`.
@@ -240,6 +282,14 @@ pub struct TlsConfig {
     pub targets: Vec<Target>,
     /// Extra trusted roots.
     pub ca: Vec<PathBuf>,
+    /// Endpoints assessed at the same time.
+    pub concurrency: usize,
+    /// Time limit of one connection.
+    pub timeout: Duration,
+    /// Upper bound of the random pause before each handshake.
+    pub pause: Duration,
+    /// Time limit of one endpoint's whole assessment.
+    pub endpoint_timeout: Duration,
 }
 
 impl TlsConfig {
@@ -260,6 +310,11 @@ pub struct NetworkConfig {
     pub ranges: Vec<Cidr>,
     /// Ranges never probed.
     pub exclude: Vec<Cidr>,
+    /// Ports, rates, connections per host, windows, budget.
+    pub settings: crate::collect::network::settings::ScanSettings,
+    /// Whether the scan windows apply. Never read from the file: `run`
+    /// sets it (windows apply to the service only, DESIGN §3).
+    pub enforce_windows: bool,
 }
 
 impl NetworkConfig {
@@ -576,6 +631,26 @@ impl RawConfig {
             )?,
             targets,
             ca: t.ca,
+            concurrency: match t.concurrency {
+                None => 4,
+                Some(n @ 1..=64) => n,
+                Some(_) => return Err(invalid("collect.tls.concurrency", "must be 1 to 64")),
+            },
+            timeout: match t.timeout_ms {
+                None => Duration::from_secs(5),
+                Some(ms @ 1..=600_000) => Duration::from_millis(ms),
+                Some(_) => return Err(invalid("collect.tls.timeout_ms", "must be 1 to 600000")),
+            },
+            pause: match t.pause_ms {
+                None => Duration::from_millis(5),
+                Some(ms @ 0..=60_000) => Duration::from_millis(ms),
+                Some(_) => return Err(invalid("collect.tls.pause_ms", "must be at most 60000")),
+            },
+            endpoint_timeout: positive_duration(
+                "collect.tls.endpoint_timeout",
+                t.endpoint_timeout.as_deref(),
+                Duration::from_secs(60),
+            )?,
         };
 
         let n = self.collect.network;
@@ -598,6 +673,20 @@ impl RawConfig {
             )?,
             ranges: cidrs("ranges", &n.ranges)?,
             exclude: cidrs("exclude", &n.exclude)?,
+            settings: crate::collect::network::settings::ScanSettings::from_raw(
+                &crate::collect::network::settings::RawSettings {
+                    ports: n.ports.as_deref(),
+                    rate: n.rate,
+                    host_rate: n.host_rate,
+                    host_connections: n.host_connections,
+                    windows: &n.windows,
+                    budget: n.budget.as_deref(),
+                    connect_timeout: n.connect_timeout.as_deref(),
+                    windows_esu: n.windows_esu,
+                },
+            )
+            .map_err(|(key, why)| invalid(format!("collect.network.{key}"), why))?,
+            enforce_windows: false,
         };
 
         let defaults = SpoolLimits::default();
@@ -781,6 +870,26 @@ backoff_max = "5m"
                 "[collect.network]\nexclude = [\"10.0.0.1/24\"]",
                 "collect.network.exclude[0]",
             ),
+            (
+                "[collect.network]\nports = \"22,0\"",
+                "collect.network.ports",
+            ),
+            (
+                "[collect.network]\nhost_rate = 2000",
+                "collect.network.host_rate",
+            ),
+            (
+                "[collect.network]\nhost_connections = 5",
+                "collect.network.host_connections",
+            ),
+            (
+                "[collect.network]\nwindows = [\"20:00-06:00\", \"late\"]",
+                "collect.network.windows[1]",
+            ),
+            (
+                "[collect.network]\nbudget = \"0s\"",
+                "collect.network.budget",
+            ),
             ("[spool]\nmax_reports = 0", "spool.max_reports"),
             ("[spool]\nmax_bytes = 10", "spool.max_bytes"),
             ("[ship]\ntimeout = \"x\"", "ship.timeout"),
@@ -791,6 +900,29 @@ backoff_max = "5m"
         ];
         for (text, field) in cases {
             let e = cfg(text).unwrap_err();
+            assert_eq!(field_of(e), field, "{text}");
+        }
+    }
+
+    #[test]
+    fn tls_scan_limits_have_defaults_and_bounds() {
+        let c = cfg("[collect.tls]\ntargets = [\"a:1\"]").unwrap();
+        assert_eq!(c.collect.tls.concurrency, 4);
+        assert_eq!(c.collect.tls.timeout, Duration::from_secs(5));
+        assert_eq!(c.collect.tls.pause, Duration::from_millis(5));
+        assert_eq!(c.collect.tls.endpoint_timeout, Duration::from_secs(60));
+        let c = cfg("[collect.tls]\ntargets = [\"a:1\"]\nconcurrency = 2\ntimeout_ms = 1500\npause_ms = 0\nendpoint_timeout = \"2m\"").unwrap();
+        assert_eq!(c.collect.tls.concurrency, 2);
+        assert_eq!(c.collect.tls.timeout, Duration::from_millis(1500));
+        assert_eq!(c.collect.tls.pause, Duration::ZERO);
+        assert_eq!(c.collect.tls.endpoint_timeout, Duration::from_secs(120));
+        for (text, field) in [
+            ("concurrency = 0", "collect.tls.concurrency"),
+            ("timeout_ms = 0", "collect.tls.timeout_ms"),
+            ("pause_ms = 60001", "collect.tls.pause_ms"),
+            ("endpoint_timeout = \"0s\"", "collect.tls.endpoint_timeout"),
+        ] {
+            let e = cfg(&format!("[collect.tls]\ntargets = [\"a:1\"]\n{text}")).unwrap_err();
             assert_eq!(field_of(e), field, "{text}");
         }
     }
@@ -844,6 +976,10 @@ backoff_max = "5m"
         );
         assert_eq!(c.collect.tls.targets[0].given, "ehr.example.nhs.uk:443");
         assert_eq!(c.collect.network.exclude[0].to_string(), "10.20.3.0/24");
+        let n = &c.collect.network.settings;
+        assert_eq!(n.windows[0].to_string(), "20:00-06:00");
+        assert_eq!(n.windows.len(), 1);
+        assert!(n.windows_esu);
         assert_eq!(c.collect.tls.schedule.jitter, Duration::from_secs(36 * 60));
     }
 

@@ -17,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 
 use trustwatch_agent::clock::{Clock, FixedClock, SystemClock};
 use trustwatch_agent::collect::host;
+use trustwatch_agent::collect::network;
+use trustwatch_agent::collect::tls;
 use trustwatch_agent::config::{self, Config, ConfigSource, ServerUrl};
 use trustwatch_agent::enroll::{self, EnrollOptions};
 use trustwatch_agent::service::{self, Agent};
@@ -90,6 +92,74 @@ enum Scan {
         #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<OffsetDateTime>,
     },
+    /// Sweep address ranges for legacy devices (SMBv1, EOL Windows, telnet, FTP, SNMP, RDP, SSH) and assess the TLS ports found.
+    Network {
+        /// Ranges to sweep, CIDR (an address alone is a /32 or /128); at most 65,536 addresses each.
+        #[arg(required = true, value_name = "CIDR", value_parser = parse_scan_range)]
+        ranges: Vec<config::Cidr>,
+        /// Ports, like 22,80,8000-8100,161/udp [default: the config's, else the built-in list].
+        #[arg(long, value_name = "LIST", value_parser = parse_ports)]
+        ports: Option<network::ports::PortList>,
+        /// A range never sent a packet (repeatable; the config's exclude ranges apply too).
+        #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+        exclude: Vec<config::Cidr>,
+        /// Connection attempts plus UDP requests per second, all hosts together [default: the config's, 1000].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rate: Option<u32>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// The clock to use, RFC 3339 (e.g. 2025-01-31T12:00:00Z).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+    },
+    /// TLS endpoints: protocols, cipher suites, key exchange, certificate chain, grade.
+    Tls {
+        /// Endpoints, host:port ([v6addr]:port); the host is also the SNI and the name checked.
+        #[arg(required = true, value_name = "TARGET", value_parser = parse_target)]
+        targets: Vec<tls::Target>,
+        /// PEM file of roots to trust beside the system's and the webpki roots (repeatable).
+        #[arg(long, value_name = "PEM")]
+        ca: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Endpoints assessed at the same time (each gets at most 2 connections at a time).
+        #[arg(long, value_name = "N", default_value_t = 4,
+              value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// Time limit of one connection, in milliseconds.
+        #[arg(long, value_name = "N", default_value_t = 5000,
+              value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout_ms: u64,
+        /// Upper bound of the random pause before each handshake, in milliseconds.
+        #[arg(long, value_name = "N", default_value_t = 5,
+              value_parser = clap::value_parser!(u64).range(0..=60_000))]
+        pause_ms: u64,
+        /// Time limit of one endpoint's whole assessment, in seconds.
+        #[arg(long, value_name = "N", default_value_t = 60,
+              value_parser = clap::value_parser!(u64).range(1..=3600))]
+        endpoint_timeout_s: u64,
+        /// The clock to use, RFC 3339 (e.g. 2025-01-31T12:00:00Z).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+    },
+}
+
+fn parse_scan_range(s: &str) -> Result<config::Cidr, String> {
+    let c: config::Cidr = s.parse()?;
+    network::targets::check_range(&c).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn parse_cidr(s: &str) -> Result<config::Cidr, String> {
+    s.parse()
+}
+
+fn parse_ports(s: &str) -> Result<network::ports::PortList, String> {
+    network::ports::parse_port_list(s).map_err(|e| e.to_string())
+}
+
+fn parse_target(s: &str) -> Result<tls::Target, String> {
+    s.parse()
 }
 
 fn parse_server_url(s: &str) -> Result<ServerUrl, String> {
@@ -182,7 +252,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let cfg = load_config(&cli)?;
+            let mut cfg = load_config(&cli)?;
+            // Scan windows apply to the service only (DESIGN §3).
+            cfg.collect.network.enforce_windows = true;
             let agent = Arc::new(Agent::load(&cfg)?);
             tracing::info!(
                 "trustwatch-agent {} running as agent {}",
@@ -201,6 +273,86 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     serde_json::to_string_pretty(&s).context("encoding status")?
                 ),
                 Format::Table => print!("{}", status::render_table(&s)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            what:
+                Scan::Tls {
+                    targets,
+                    ca,
+                    format,
+                    concurrency,
+                    timeout_ms,
+                    pause_ms,
+                    endpoint_timeout_s,
+                    now,
+                },
+        } => {
+            let store = match tls::TrustStore::load(ca, true) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: --ca {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let clock: Arc<dyn Clock> = match now {
+                Some(t) => Arc::new(FixedClock(*t)),
+                None => Arc::new(SystemClock),
+            };
+            let limits = tls::ScanLimits {
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+                pause: std::time::Duration::from_millis(*pause_ms),
+                endpoint_budget: std::time::Duration::from_secs(*endpoint_timeout_s),
+                concurrency: usize::from(*concurrency),
+                ..tls::ScanLimits::default()
+            };
+            let doc = tls::scan_document(targets, limits, store, clock).await;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc).context("encoding the scan document")?
+                ),
+                Format::Table => print!("{}", tls::table::render_table(&doc)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            what:
+                Scan::Network {
+                    ranges,
+                    ports,
+                    exclude,
+                    rate,
+                    format,
+                    now,
+                },
+        } => {
+            let cfg = load_config(&cli)?;
+            let n = &cfg.collect.network;
+            let mut settings = n.settings.clone();
+            if let Some(p) = ports {
+                settings.ports = p.clone();
+            }
+            if let Some(r) = rate {
+                settings.rate = *r;
+                settings.host_rate = settings.host_rate.min(*r);
+            }
+            let mut excluded = n.exclude.clone();
+            excluded.extend(exclude.iter().copied());
+            let mut job = network::NetworkJob::new(ranges.clone(), excluded, settings);
+            job.tls_ca = cfg.collect.tls.ca.clone();
+            let clock: Arc<dyn Clock> = match now {
+                Some(t) => Arc::new(FixedClock(*t)),
+                None => Arc::new(SystemClock),
+            };
+            let doc = network::scan_document(&job, clock).await?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc).context("encoding the scan document")?
+                ),
+                Format::Table => print!("{}", network::table::render_table(&doc)),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -175,7 +175,7 @@ pub async fn run(agent: Arc<Agent>, shutdown: impl Future<Output = ()>) {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep_until(due_at) => {}
         }
-        let due = sched.take_due(Instant::now());
+        let due = sched.take_due(Instant::now(), agent.ctx.clock.now());
         if due.is_empty() {
             continue;
         }

@@ -423,11 +423,18 @@ async fn once_ships_a_gzip_report_over_mutual_tls_and_empties_the_spool() {
     assert_eq!(r.report_id.get_version_num(), 7);
     assert_eq!(r.schema, "trustwatch.report/v1");
     assert_eq!(r.agent.id, e.agent_id);
-    assert_eq!(r.collectors, vec!["host"]);
+    // The TLS target refuses connections: the TLS collector ran, and says
+    // so in `errors` rather than reporting nothing.
+    assert_eq!(r.collectors, vec!["host", "tls"]);
     assert_eq!(r.assets[0].kind.as_str(), "host");
-    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
     assert_eq!(r.errors[0].collector, "tls");
-    assert_eq!(r.errors[0].reason, "collector not available in this build");
+    assert_eq!(r.errors[0].target.as_deref(), Some("127.0.0.1:1"));
+    assert!(
+        r.errors[0].reason.contains("refused"),
+        "{}",
+        r.errors[0].reason
+    );
     assert_eq!(r.spool_dropped, 0);
     r.validate().unwrap();
 

@@ -14,6 +14,7 @@ pub mod netns;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod tlsfixtures;
 
 pub use bins::bin_path;
 pub use client::ApiClient;

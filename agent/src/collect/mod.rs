@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use trustwatch_common::report::{collector, CollectorError};
+use trustwatch_common::report::CollectorError;
 use trustwatch_common::{Asset, Finding};
 
 use crate::clock::Clock;
@@ -69,6 +69,11 @@ pub trait Collector: Send + Sync {
     fn name(&self) -> &'static str;
     /// Runs once. Must bound its own network reads with timeouts.
     fn collect<'a>(&'a self, ctx: &'a CollectContext) -> CollectFuture<'a>;
+    /// How long the scheduler of `run` must hold this collector back at
+    /// wall time `now` (scan windows); zero means it may run now.
+    fn wait_for_window(&self, _now: time::OffsetDateTime) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// The reason given for a configured collector this build lacks.
@@ -124,15 +129,39 @@ impl Registry {
             });
         }
         if cfg.tls.is_configured() {
+            let t = &cfg.tls;
+            let limits = tls::ScanLimits {
+                timeout: t.timeout,
+                pause: t.pause,
+                endpoint_budget: t.endpoint_timeout,
+                concurrency: t.concurrency,
+                ..tls::ScanLimits::default()
+            };
             entries.push(Registered {
-                collector: Arc::new(Unavailable::new(collector::TLS)),
-                schedule: cfg.tls.schedule,
+                collector: Arc::new(tls::TlsCollector::new(
+                    t.targets.clone(),
+                    t.ca.clone(),
+                    limits,
+                )),
+                schedule: t.schedule,
             });
         }
         if cfg.network.is_configured() {
+            let n = &cfg.network;
+            let mut job =
+                network::NetworkJob::new(n.ranges.clone(), n.exclude.clone(), n.settings.clone());
+            job.enforce_windows = n.enforce_windows;
+            job.tls_ca = cfg.tls.ca.clone();
+            job.tls_limits = tls::ScanLimits {
+                timeout: cfg.tls.timeout,
+                pause: cfg.tls.pause,
+                endpoint_budget: cfg.tls.endpoint_timeout,
+                concurrency: cfg.tls.concurrency,
+                ..tls::ScanLimits::default()
+            };
             entries.push(Registered {
-                collector: Arc::new(Unavailable::new(collector::NETWORK)),
-                schedule: cfg.network.schedule,
+                collector: Arc::new(network::NetworkCollector::new(job)),
+                schedule: n.schedule,
             });
         }
         Registry { entries }

@@ -471,51 +471,23 @@ mod tests {
     }
 
     /// Live: dcmtk's storescp. It cannot be told to listen on loopback
-    /// only, so the test re-runs itself inside a new network namespace
-    /// (`unshare -n`: nothing but a loopback interface) where storescp is
-    /// started and probed; outside, it only checks the inner run passed.
+    /// only, so it runs in a network namespace of its own (nothing but a
+    /// loopback interface there).
     #[tokio::test]
     async fn live_storescp_accepts_verification_and_releases() {
         use super::super::testutil::live;
-        const INNER: &str = "TW_LIVE_DICOM_IN_NETNS";
-        let name = format!(
-            "{}::live_storescp_accepts_verification_and_releases",
-            module_path!().split_once("::").map_or("", |(_, rest)| rest)
-        );
-        if std::env::var_os(INNER).is_none() {
-            if !live::installed("storescp") || !live::installed("unshare") || !live::installed("ip")
-            {
-                eprintln!("dcmtk, unshare or ip not installed: live test skipped");
-                return;
-            }
-            let exe = std::env::current_exe().expect("test binary");
-            let out = std::process::Command::new("unshare")
-                .arg("-n")
-                .arg(exe)
-                .args(["--exact", &name, "--nocapture", "--test-threads=1"])
-                .env(INNER, "1")
-                .output()
-                .expect("run unshare");
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
-            if !out.status.success() && text.contains("unshare failed") {
-                eprintln!("cannot create a network namespace: live test skipped\n{text}");
-                return;
-            }
-            assert!(out.status.success(), "inner run failed:\n{text}");
-            assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_storescp_accepts_verification_and_releases",
+        )) {
             return;
         }
-        // Inside the namespace: bring loopback up, start storescp, probe.
-        let up = std::process::Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status();
-        assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
+        live::require("storescp", "dcmtk");
         let dir = live::temp_dir("storescp");
         let out_dir = dir.join("out");
         std::fs::create_dir_all(&out_dir).expect("out dir");
         let out_arg = out_dir.display().to_string();
-        let Some(daemon) = live::spawn(
+        let daemon = live::spawn(
             "storescp",
             &[
                 "--aetitle",
@@ -525,9 +497,7 @@ mod tests {
                 "11112",
             ],
             dir,
-        ) else {
-            return;
-        };
+        );
         let addr: SocketAddr = ([127, 0, 0, 1], 11112).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(5)).await,

@@ -400,12 +400,9 @@ mod tests {
     }
 
     /// Starts vsftpd on 127.0.0.1 with `extra` settings.
-    fn vsftpd(port: u16, extra: &str) -> Option<super::super::testutil::live::Daemon> {
+    fn vsftpd(port: u16, extra: &str) -> super::super::testutil::live::Daemon {
         use super::super::testutil::live;
-        if !live::installed("/usr/sbin/vsftpd") {
-            eprintln!("vsftpd not installed: live test skipped");
-            return None;
-        }
+        live::require("/usr/sbin/vsftpd", "vsftpd");
         let dir = live::temp_dir("vsftpd");
         let root = dir.join("anon");
         std::fs::create_dir_all(&root).expect("anon root");
@@ -429,10 +426,14 @@ mod tests {
     #[tokio::test]
     async fn live_vsftpd_accepts_anonymous_without_tls() {
         use super::super::testutil::live;
-        let port = live::free_tcp_port();
-        let Some(daemon) = vsftpd(port, "anonymous_enable=YES\nlocal_enable=NO") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_vsftpd_accepts_anonymous_without_tls",
+        )) {
             return;
-        };
+        }
+        let port = live::free_tcp_port();
+        let daemon = vsftpd(port, "anonymous_enable=YES\nlocal_enable=NO");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(5)).await,
@@ -453,10 +454,13 @@ mod tests {
     #[tokio::test]
     async fn live_vsftpd_offers_tls_and_refuses_anonymous() {
         use super::super::testutil::live;
-        if !live::installed("openssl") {
-            eprintln!("openssl not installed: live test skipped");
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_vsftpd_offers_tls_and_refuses_anonymous",
+        )) {
             return;
         }
+        live::require("openssl", "openssl");
         let port = live::free_tcp_port();
         let certs = live::temp_dir("vsftpd-cert");
         let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
@@ -484,9 +488,7 @@ mod tests {
             cert.display(),
             key.display()
         );
-        let Some(daemon) = vsftpd(port, &extra) else {
-            return;
-        };
+        let daemon = vsftpd(port, &extra);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(5)).await,

@@ -234,11 +234,18 @@ mod tests {
 
     #[tokio::test]
     async fn probe_works_over_ipv6_loopback_with_a_bracketed_host() {
+        use super::super::testutil::live;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
-            eprintln!("no IPv6 loopback here: skipped");
+        // In a namespace of its own, whose loopback has ::1.
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "probe_works_over_ipv6_loopback_with_a_bracketed_host",
+        )) {
             return;
-        };
+        }
+        let listener = tokio::net::TcpListener::bind("[::1]:0")
+            .await
+            .expect("IPv6 loopback (is IPv6 disabled on this machine?)");
         let addr = listener.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.expect("accept");
@@ -258,10 +265,17 @@ mod tests {
         );
     }
 
-    /// Live: Python's http.server on loopback (a real server), if python3 is
-    /// installed.
+    /// Live: Python's http.server on loopback (a real server).
     #[tokio::test]
     async fn live_python_http_server_announces_itself() {
+        use super::super::testutil::live;
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_python_http_server_announces_itself",
+        )) {
+            return;
+        }
+        live::require("python3", "python3");
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
@@ -280,10 +294,7 @@ mod tests {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn();
-        let Ok(_child) = child else {
-            eprintln!("python3 not installed; live test skipped");
-            return;
-        };
+        let _child = child.expect("start python3 -m http.server");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut info = None;
         for _ in 0..50 {

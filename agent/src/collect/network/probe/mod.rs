@@ -14,6 +14,11 @@
 //! | [`http`] | `HEAD /` with `Host` | a body, a method other than HEAD |
 //! | [`dicom`] | an A-ASSOCIATE-RQ for Verification (1.2.840.10008.1.1, Implicit VR Little Endian), then A-RELEASE-RQ | a C-STORE or any other DIMSE message |
 //! | [`mllp`] | nothing: it connects and closes | an HL7 message |
+//! | [`tlshello`] | one TLS 1.2 ClientHello (to tell whether an unknown port speaks TLS) | anything after the server's first bytes |
+//!
+//! Every connection attempt and UDP request first waits for the
+//! collector's rate limiter when the probe runs inside
+//! `super::pace::with_pacer`.
 //!
 //! Printer ports (see `super::ports::is_printer_port`) are never written
 //! to: [`Conn::send`] and [`udp_exchange`] refuse them whatever the caller
@@ -46,6 +51,7 @@ pub mod smb;
 pub mod snmp;
 pub mod ssh;
 pub mod telnet;
+pub mod tlshello;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -56,6 +62,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
+use super::pace::admit_current;
 use super::ports::is_printer_port;
 
 /// Size of one read from a socket.
@@ -191,6 +198,13 @@ impl Conn {
         limits: &ProbeLimits,
         deadline: Instant,
     ) -> Result<Conn, ProbeError> {
+        // The collector's rate limits (when it set them for this task).
+        if tokio::time::timeout_at(deadline, admit_current(addr.ip()))
+            .await
+            .is_err()
+        {
+            return Err(ProbeError::Deadline);
+        }
         let (wait, by_deadline) = bounded_wait(limits.connect_timeout, deadline);
         match tokio::time::timeout(wait, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
@@ -389,7 +403,11 @@ pub async fn udp_exchange<T>(
     // noise) are bounded too.
     let mut ignored = 0u32;
     for _attempt in 0..=retries {
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline
+            || tokio::time::timeout_at(deadline, admit_current(addr.ip()))
+                .await
+                .is_err()
+        {
             return Err(ProbeError::Deadline);
         }
         socket.send(request).await.map_err(ProbeError::Io)?;
@@ -423,7 +441,7 @@ pub async fn udp_exchange<T>(
 }
 
 /// Which probe speaks to a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     Smb,
@@ -644,10 +662,11 @@ pub(crate) mod testutil {
         addr
     }
 
-    /// Real daemons (Debian packages) on 127.0.0.1, for the live tests.
-    /// A test whose daemon is not installed (or cannot start) prints why
-    /// and passes without asserting: the parsers keep their recorded
-    /// vectors for machines without the daemons.
+    /// Real daemons (Debian packages) for the live tests. Each live test
+    /// runs in a network namespace of its own ([`isolated`]): its daemon
+    /// binds 127.0.0.1 there, where nothing else listens. A missing
+    /// program is a failure naming the Debian package (`scripts/test`
+    /// installs them), never a skip.
     pub mod live {
         use std::net::SocketAddr;
         use std::os::unix::process::CommandExt;
@@ -687,6 +706,59 @@ pub(crate) mod testutil {
             }
         }
 
+        /// Fails the test when `program` is missing.
+        pub fn require(program: &str, package: &str) {
+            assert!(
+                installed(program),
+                "{program} is not installed: install the Debian package {package} (scripts/test does)"
+            );
+        }
+
+        /// The test's path for `--exact`: `module` (from `module_path!()`)
+        /// without the crate name, then `::test`.
+        pub fn test_path(module: &str, test: &str) -> String {
+            let below = module.split_once("::").map_or("", |(_, rest)| rest);
+            format!("{below}::{test}")
+        }
+
+        /// Runs the test `path` (see [`test_path`]) again inside new network
+        /// and mount namespaces (`unshare --net --mount`), where only a
+        /// loopback interface exists and /run is a private tmpfs. Returns
+        /// `true` in that inner run (the test goes on), `false` in the outer
+        /// run once it has checked that the inner run passed.
+        pub fn isolated(path: &str) -> bool {
+            const INNER: &str = "TW_LIVE_IN_NETNS";
+            if std::env::var_os(INNER).is_some() {
+                let up = Command::new("ip")
+                    .args(["link", "set", "lo", "up"])
+                    .status();
+                assert!(up.is_ok_and(|s| s.success()), "ip link set lo up");
+                let run = Command::new("mount")
+                    .args(["-n", "-t", "tmpfs", "tmpfs", "/run"])
+                    .status();
+                assert!(run.is_ok_and(|s| s.success()), "mount a private /run");
+                return true;
+            }
+            require("unshare", "util-linux");
+            require("ip", "iproute2");
+            let exe = std::env::current_exe().expect("test binary");
+            let out = Command::new("unshare")
+                .args(["--net", "--mount", "--propagation", "private"])
+                .arg(exe)
+                .args(["--exact", path, "--nocapture", "--test-threads=1"])
+                .env(INNER, "1")
+                .output()
+                .expect("run unshare");
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "the test in its own network namespace failed (it needs root):\n{text}"
+            );
+            assert!(text.contains("1 passed"), "inner test did not run:\n{text}");
+            false
+        }
+
         /// Whether an executable is installed (absolute path, or on PATH).
         pub fn installed(program: &str) -> bool {
             if program.starts_with('/') {
@@ -710,13 +782,10 @@ pub(crate) mod testutil {
             dir
         }
 
-        /// Starts `program args` in `dir`, or `None` (with a note) when the
-        /// program is not installed.
-        pub fn spawn(program: &str, args: &[&str], dir: PathBuf) -> Option<Daemon> {
-            if !installed(program) {
-                eprintln!("{program} is not installed: live test skipped");
-                return None;
-            }
+        /// Starts `program args` in `dir`; fails the test when the program
+        /// is not installed.
+        pub fn spawn(program: &str, args: &[&str], dir: PathBuf) -> Daemon {
+            assert!(installed(program), "{program} is not installed");
             let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
             let err = log.try_clone().expect("log file");
             let child = Command::new(program)
@@ -728,7 +797,7 @@ pub(crate) mod testutil {
                 .process_group(0)
                 .spawn()
                 .expect("spawn daemon");
-            Some(Daemon { child, dir })
+            Daemon { child, dir }
         }
 
         /// A loopback TCP port nobody listens on right now.
@@ -900,18 +969,17 @@ mod tests {
 
     #[tokio::test]
     async fn conn_send_to_a_printer_port_is_refused() {
-        // Listen on 515 or a 91xx port only if it is free; skip otherwise.
-        let mut listener = None;
-        for port in [9107u16, 9106, 9105, 515] {
-            if let Ok(l) = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
-                listener = Some(l);
-                break;
-            }
-        }
-        let Some(listener) = listener else {
-            eprintln!("no printer port free on loopback; skipped");
+        use super::testutil::live;
+        // In a namespace of its own, where the printer port is free.
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "conn_send_to_a_printer_port_is_refused",
+        )) {
             return;
-        };
+        }
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 9100))
+            .await
+            .expect("bind 127.0.0.1:9100");
         let addr = listener.local_addr().expect("addr");
         let got = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.expect("accept");

@@ -400,17 +400,12 @@ mod tests {
     }
 
     /// Starts xrdp on 127.0.0.1:`port` with `security_layer`.
-    fn xrdp(port: u16, layer: &str) -> Option<super::super::testutil::live::Daemon> {
+    fn xrdp(port: u16, layer: &str) -> super::super::testutil::live::Daemon {
         use super::super::testutil::live;
-        if !live::installed("/usr/sbin/xrdp") || !live::installed("openssl") {
-            eprintln!("xrdp or openssl not installed: live test skipped");
-            return None;
-        }
-        // xrdp insists on its socket directory.
-        if std::fs::create_dir_all("/run/xrdp/sockdir").is_err() {
-            eprintln!("cannot create /run/xrdp/sockdir: live test skipped");
-            return None;
-        }
+        live::require("/usr/sbin/xrdp", "xrdp");
+        live::require("openssl", "openssl");
+        // xrdp insists on its socket directory (in the test's private /run).
+        std::fs::create_dir_all("/run/xrdp/sockdir").expect("create /run/xrdp/sockdir");
         let dir = live::temp_dir("xrdp");
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         let made = std::process::Command::new("openssl")
@@ -450,10 +445,14 @@ mod tests {
     #[tokio::test]
     async fn live_xrdp_rdp_security_is_not_nla() {
         use super::super::testutil::live;
-        let port = live::free_tcp_port();
-        let Some(daemon) = xrdp(port, "rdp") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_xrdp_rdp_security_is_not_nla",
+        )) {
             return;
-        };
+        }
+        let port = live::free_tcp_port();
+        let daemon = xrdp(port, "rdp");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(5)).await,
@@ -474,10 +473,14 @@ mod tests {
     #[tokio::test]
     async fn live_xrdp_tls_security_selects_ssl_without_nla() {
         use super::super::testutil::live;
-        let port = live::free_tcp_port();
-        let Some(daemon) = xrdp(port, "tls") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_xrdp_tls_security_selects_ssl_without_nla",
+        )) {
             return;
-        };
+        }
+        let port = live::free_tcp_port();
+        let daemon = xrdp(port, "tls");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(5)).await,

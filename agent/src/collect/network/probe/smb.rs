@@ -1395,12 +1395,9 @@ pub(crate) mod tests {
     }
 
     /// Starts smbd on 127.0.0.1:`port` with `extra` global settings.
-    fn samba(port: u16, name: &str, extra: &str) -> Option<super::super::testutil::live::Daemon> {
+    fn samba(port: u16, name: &str, extra: &str) -> super::super::testutil::live::Daemon {
         use super::super::testutil::live;
-        if !live::installed("/usr/sbin/smbd") {
-            eprintln!("samba not installed: live test skipped");
-            return None;
-        }
+        live::require("/usr/sbin/smbd", "samba");
         let dir = live::temp_dir("smbd");
         for sub in [
             "lock", "state", "cache", "private", "pid", "ncalrpc", "share", "log",
@@ -1433,10 +1430,14 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn live_samba_nt1_accepts_smb1_and_is_not_windows_7() {
         use super::super::testutil::live;
-        let port = live::free_tcp_port();
-        let Some(daemon) = samba(port, "SAMBA1", "  server min protocol = NT1") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_samba_nt1_accepts_smb1_and_is_not_windows_7",
+        )) {
             return;
-        };
+        }
+        let port = live::free_tcp_port();
+        let daemon = samba(port, "SAMBA1", "  server min protocol = NT1");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(10)).await,
@@ -1488,14 +1489,18 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn live_samba_smb2_only_with_mandatory_signing() {
         use super::super::testutil::live;
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_samba_smb2_only_with_mandatory_signing",
+        )) {
+            return;
+        }
         let port = live::free_tcp_port();
-        let Some(daemon) = samba(
+        let daemon = samba(
             port,
             "SAMBA2",
             "  server min protocol = SMB2_02\n  server signing = mandatory",
-        ) else {
-            return;
-        };
+        );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, std::time::Duration::from_secs(10)).await,

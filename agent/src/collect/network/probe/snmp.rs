@@ -679,12 +679,9 @@ mod tests {
     }
 
     /// Starts net-snmp's snmpd on 127.0.0.1 answering `community`.
-    fn snmpd(port: u16, community: &str) -> Option<super::super::testutil::live::Daemon> {
+    fn snmpd(port: u16, community: &str) -> super::super::testutil::live::Daemon {
         use super::super::testutil::live;
-        if !live::installed("/usr/sbin/snmpd") {
-            eprintln!("snmpd not installed: live test skipped");
-            return None;
-        }
+        live::require("/usr/sbin/snmpd", "snmpd");
         let dir = live::temp_dir("snmpd");
         let conf = dir.join("snmpd.conf");
         std::fs::write(
@@ -710,10 +707,14 @@ mod tests {
     #[tokio::test]
     async fn live_snmpd_answers_public_over_v1_and_v2c() {
         use super::super::testutil::live;
-        let port = live::free_udp_port();
-        let Some(_daemon) = snmpd(port, "public") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_snmpd_answers_public_over_v1_and_v2c",
+        )) {
             return;
-        };
+        }
+        let port = live::free_udp_port();
+        let _daemon = snmpd(port, "public");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let limits = ProbeLimits {
             read_timeout: std::time::Duration::from_millis(500),
@@ -744,10 +745,14 @@ mod tests {
     #[tokio::test]
     async fn live_snmpd_with_another_community_is_silent() {
         use super::super::testutil::live;
-        let port = live::free_udp_port();
-        let Some(_daemon) = snmpd(port, "s3cret-community") else {
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_snmpd_with_another_community_is_silent",
+        )) {
             return;
-        };
+        }
+        let port = live::free_udp_port();
+        let _daemon = snmpd(port, "s3cret-community");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         // Prove the agent is up with the right community first.
         let up = {

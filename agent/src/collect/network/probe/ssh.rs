@@ -254,15 +254,16 @@ mod tests {
     async fn live_openssh_identification() {
         use super::super::testutil::live;
         use std::time::Duration;
-        if !live::installed("/usr/sbin/sshd") || !live::installed("ssh-keygen") {
-            eprintln!("openssh-server not installed: live test skipped");
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_openssh_identification",
+        )) {
             return;
         }
-        // sshd insists on its privilege separation directory.
-        if std::fs::create_dir_all("/run/sshd").is_err() {
-            eprintln!("cannot create /run/sshd: live test skipped");
-            return;
-        }
+        live::require("/usr/sbin/sshd", "openssh-server");
+        live::require("ssh-keygen", "openssh-client");
+        // sshd insists on its privilege separation directory (private /run).
+        std::fs::create_dir_all("/run/sshd").expect("create /run/sshd");
         let dir = live::temp_dir("sshd");
         let key = dir.join("host_key");
         let made = std::process::Command::new("ssh-keygen")
@@ -282,9 +283,7 @@ mod tests {
         )
         .expect("config");
         let conf = conf.display().to_string();
-        let Some(daemon) = live::spawn("/usr/sbin/sshd", &["-D", "-e", "-f", &conf], dir) else {
-            return;
-        };
+        let daemon = live::spawn("/usr/sbin/sshd", &["-D", "-e", "-f", &conf], dir);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, Duration::from_secs(5)).await,

@@ -384,10 +384,14 @@ mod tests {
     #[tokio::test]
     async fn live_inetutils_telnetd_shows_a_login_prompt() {
         use super::super::testutil::live;
-        if !live::installed("/usr/sbin/telnetd") {
-            eprintln!("inetutils-telnetd not installed: live test skipped");
+        if !live::isolated(&live::test_path(
+            module_path!(),
+            "live_inetutils_telnetd_shows_a_login_prompt",
+        )) {
             return;
         }
+        live::require("/usr/sbin/telnetd", "inetutils-telnetd");
+        live::require("/usr/sbin/inetutils-inetd", "inetutils-inetd");
         let port = live::free_tcp_port();
         let dir = live::temp_dir("inetd");
         let conf = dir.join("inetd.conf");
@@ -398,10 +402,7 @@ mod tests {
         .expect("inetd.conf");
         let pid = format!("--pidfile={}", dir.join("inetd.pid").display());
         let conf = conf.display().to_string();
-        let Some(daemon) = live::spawn("/usr/sbin/inetutils-inetd", &["-d", &pid, &conf], dir)
-        else {
-            return;
-        };
+        let daemon = live::spawn("/usr/sbin/inetutils-inetd", &["-d", &pid, &conf], dir);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         assert!(
             live::wait_listening(addr, Duration::from_secs(5)).await,

@@ -681,7 +681,7 @@ impl Tls {
     }
 
     fn on_alert_record(&mut self, payload: &[u8]) -> Result<Option<ServerAnswer>, ParseError> {
-        if payload.is_empty() || payload.len() % 2 != 0 {
+        if payload.is_empty() || !payload.len().is_multiple_of(2) {
             return Err(ParseError::malformed(format!(
                 "alert record of {} bytes",
                 payload.len()

@@ -115,6 +115,12 @@ pub enum ProbeError {
     /// The hello could not be built.
     #[error("could not build the ClientHello: {0}")]
     Hello(#[from] HelloError),
+    /// The endpoint's whole time budget is spent: no further connection.
+    #[error("the endpoint's time budget of {after_ms} ms is spent")]
+    BudgetSpent {
+        /// The budget.
+        after_ms: u64,
+    },
     /// Another network error.
     #[error("network error: {detail}")]
     Io {
@@ -289,6 +295,13 @@ impl ProbeConnection {
                 });
             };
             match timeout(wait, self.stream.read(dest)).await {
+                // Silence from the start reads better as silence than as a
+                // missed deadline, whichever bound ran out.
+                Err(_) if self.read_total == 0 => {
+                    return Err(ProbeError::ReadTimeout {
+                        after_ms: millis(self.limits.read_timeout.min(self.limits.total_timeout)),
+                    })
+                }
                 Err(_) => return Err(on_timeout),
                 Ok(Ok(0)) => {
                     return Err(if self.buf.is_empty() {
