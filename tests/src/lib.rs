@@ -10,6 +10,7 @@
 
 pub mod bins;
 pub mod client;
+pub mod legacylab;
 pub mod netns;
 pub mod pki;
 pub mod process;

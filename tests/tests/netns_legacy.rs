@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use trustwatch_tests::bin_path;
+use trustwatch_tests::legacylab::{
+    self, ready_file, require, start, start_responder, wait_for, Daemons, SWEEP_PORTS,
+};
 use trustwatch_tests::netns::{Host, Lab};
 
 /// The clock of every scan here (DESIGN §2: verdicts read one clock).
@@ -22,146 +25,6 @@ const NOW: &str = "2026-11-26T12:00:00Z";
 
 fn responder() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tw-lab-responder"))
-}
-
-fn require(program: &str, package: &str) {
-    let found = if program.starts_with('/') {
-        Path::new(program).is_file()
-    } else {
-        std::env::var_os("PATH")
-            .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
-    };
-    assert!(
-        found,
-        "{program} is not installed: install the Debian package {package} (scripts/test does)"
-    );
-}
-
-/// Starts `shell` as a daemon in `host` (private /run, own session), its
-/// output in `dir/<name>.log`.
-fn start(host: &Host, dir: &Path, name: &str, shell: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-    let err = log.try_clone().expect("log");
-    host.daemon(shell)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"))
-}
-
-/// The lab's daemons: killed and reaped on drop (before the lab itself
-/// removes the namespaces).
-#[derive(Default)]
-struct Daemons(Vec<Child>);
-
-impl Daemons {
-    fn push(&mut self, c: Child) {
-        self.0.push(c);
-    }
-}
-
-impl Drop for Daemons {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn log_of(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
-}
-
-/// Waits until `check` holds, or fails naming `what` and its log.
-fn wait_for(what: &str, dir: &Path, within: Duration, mut check: impl FnMut() -> bool) {
-    let until = Instant::now() + within;
-    while Instant::now() < until {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{what} did not come up:\n{}", log_of(dir, what));
-}
-
-/// Whether a TCP port of `host` listens, seen from inside its own namespace
-/// (ss lists listening sockets; nothing is sent to the service).
-fn listening(host: &Host, port: u16, udp: bool) -> bool {
-    let flag = if udp { "-lun" } else { "-ltn" };
-    host.command("ss")
-        .args([flag, &format!("sport = :{port}")])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count() > 1)
-        .unwrap_or(false)
-}
-
-fn ready_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.ready"))
-}
-
-/// Starts a `tw-lab-responder` mode in `host`.
-fn start_responder(
-    host: &Host,
-    dir: &Path,
-    name: &str,
-    mode: &str,
-    addr: &str,
-    extra: &[&str],
-) -> Child {
-    let ready = ready_file(dir, name);
-    let mut shell = format!(
-        "{} {mode} {addr} {}",
-        responder().display(),
-        ready.display()
-    );
-    for e in extra {
-        shell.push_str(&format!(" '{e}'"));
-    }
-    let child = start(host, dir, name, &shell);
-    wait_for(name, dir, Duration::from_secs(10), || ready.exists());
-    child
-}
-
-fn openssl_cert(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}-cert.pem")),
-        dir.join(format!("{name}-key.pem")),
-    );
-    let ok = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=lab",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "openssl req");
-    (cert, key)
-}
-
-fn samba_conf(dir: &Path, name: &str, extra: &str) -> PathBuf {
-    let d = dir.join(name);
-    for sub in [
-        "lock", "state", "cache", "private", "pid", "ncalrpc", "share", "log",
-    ] {
-        std::fs::create_dir_all(d.join(sub)).expect("samba dirs");
-    }
-    let p = d.display();
-    let conf = format!(
-        "[global]\n  server role = standalone server\n  workgroup = LAB\n  netbios name = {name}\n  \
-         smb ports = 445 139\n  lock directory = {p}/lock\n  state directory = {p}/state\n  \
-         cache directory = {p}/cache\n  private dir = {p}/private\n  pid directory = {p}/pid\n  \
-         ncalrpc dir = {p}/ncalrpc\n  log file = {p}/log/log.%m\n  load printers = no\n  \
-         printcap name = /dev/null\n  disable spoolss = yes\n{extra}\n[share]\n  path = {p}/share\n  guest ok = yes\n"
-    );
-    let path = d.join("smb.conf");
-    std::fs::write(&path, conf).expect("smb.conf");
-    path
 }
 
 /// Runs the agent's `scan network` in `scanner`; returns the document and
@@ -234,276 +97,14 @@ fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 
 #[test]
 fn netns_legacy_network_gives_the_exact_findings_per_host_and_spares_the_printer() {
-    for (p, pkg) in [
-        ("/usr/sbin/smbd", "samba"),
-        ("/usr/sbin/telnetd", "inetutils-telnetd"),
-        ("/usr/sbin/inetutils-inetd", "inetutils-inetd"),
-        ("/usr/sbin/vsftpd", "vsftpd"),
-        ("/usr/sbin/snmpd", "snmpd"),
-        ("/usr/sbin/xrdp", "xrdp"),
-        ("/usr/sbin/sshd", "openssh-server"),
-        ("ssh-keygen", "openssh-client"),
-        ("storescp", "dcmtk"),
-        ("openssl", "openssl"),
-        ("ss", "iproute2"),
-    ] {
-        require(p, pkg);
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let mut lab = Lab::new(61);
-    let scanner = lab.host("scanner", 2);
-    let ip = |o: u8| format!("198.18.61.{o}");
-    let mut children = Daemons::default();
-
-    // Samba allowing SMBv1.
-    let h = lab.host("smb1", 10);
-    let conf = samba_conf(dir, "LABSMB1", "  server min protocol = NT1");
-    children.push(start(
-        &h,
-        dir,
-        "smb1",
-        &format!(
-            "/usr/sbin/smbd --foreground --no-process-group -s {}",
-            conf.display()
-        ),
-    ));
-    wait_for("smb1", dir, Duration::from_secs(15), || {
-        listening(&h, 445, false)
-    });
-
-    // Samba SMB2+ with mandatory signing: clean.
-    let h = lab.host("smb2", 11);
-    let conf = samba_conf(
-        dir,
-        "LABSMB2",
-        "  server min protocol = SMB2_02\n  server signing = mandatory",
-    );
-    children.push(start(
-        &h,
-        dir,
-        "smb2",
-        &format!(
-            "/usr/sbin/smbd --foreground --no-process-group -s {}",
-            conf.display()
-        ),
-    ));
-    wait_for("smb2", dir, Duration::from_secs(15), || {
-        listening(&h, 445, false)
-    });
-
-    // inetutils telnetd under inetutils-inetd.
-    let h = lab.host("telnet", 12);
-    let inetd = dir.join("inetd.conf");
-    std::fs::write(
-        &inetd,
-        "23 stream tcp nowait root /usr/sbin/telnetd telnetd\n",
-    )
-    .expect("inetd.conf");
-    children.push(start(
-        &h,
-        dir,
-        "telnet",
-        &format!(
-            "/usr/sbin/inetutils-inetd -d --pidfile={} {}",
-            dir.join("inetd.pid").display(),
-            inetd.display()
-        ),
-    ));
-    wait_for("telnet", dir, Duration::from_secs(10), || {
-        listening(&h, 23, false)
-    });
-
-    // vsftpd with anonymous login, no TLS.
-    let h = lab.host("ftp", 13);
-    let anon = dir.join("anon");
-    std::fs::create_dir_all(&anon).expect("anon root");
-    Command::new("chmod")
-        .arg("555")
-        .arg(&anon)
-        .status()
-        .expect("chmod");
-    let vconf = dir.join("vsftpd.conf");
-    std::fs::write(
-        &vconf,
-        format!(
-            "listen=YES\nlisten_port=21\nbackground=NO\nseccomp_sandbox=NO\nanonymous_enable=YES\n\
-             no_anon_password=YES\nlocal_enable=NO\nwrite_enable=NO\nanon_root={a}\nsecure_chroot_dir={a}\n",
-            a = anon.display()
-        ),
-    )
-    .expect("vsftpd.conf");
-    children.push(start(
-        &h,
-        dir,
-        "ftp",
-        &format!("/usr/sbin/vsftpd {}", vconf.display()),
-    ));
-    wait_for("ftp", dir, Duration::from_secs(10), || {
-        listening(&h, 21, false)
-    });
-
-    // snmpd answering the community public.
-    let h = lab.host("snmp", 14);
-    let sconf = dir.join("snmpd.conf");
-    std::fs::write(
-        &sconf,
-        "agentaddress udp:161\nrocommunity public default\nsysdescr Linux lab-snmp 6.1.0-26-amd64 #1 SMP Debian x86_64\n",
-    )
-    .expect("snmpd.conf");
-    children.push(start(
-        &h,
-        dir,
-        "snmp",
-        &format!(
-            "/usr/sbin/snmpd -f -Lo -C -c {} -p {} --persistentDir={}",
-            sconf.display(),
-            dir.join("snmpd.pid").display(),
-            dir.join("snmp-persist").display()
-        ),
-    ));
-    wait_for("snmp", dir, Duration::from_secs(10), || {
-        listening(&h, 161, true)
-    });
-
-    // xrdp with standard RDP security: no NLA.
-    let h = lab.host("xrdp", 15);
-    let (cert, key) = openssl_cert(dir, "xrdp");
-    let ini = dir.join("xrdp.ini");
-    std::fs::write(
-        &ini,
-        format!(
-            "[Globals]\nini_version=1\nfork=false\nport=tcp://{}:3389\nsecurity_layer=rdp\n\
-             crypt_level=high\ncertificate={}\nkey_file={}\nssl_protocols=TLSv1.2, TLSv1.3\n\
-             [Logging]\nLogFile={}\nLogLevel=INFO\nEnableSyslog=false\n",
-            ip(15),
-            cert.display(),
-            key.display(),
-            dir.join("xrdp-own.log").display()
-        ),
-    )
-    .expect("xrdp.ini");
-    children.push(start(
-        &h,
-        dir,
-        "xrdp",
-        &format!(
-            "sh -c 'mkdir -p /run/xrdp/sockdir && exec /usr/sbin/xrdp --nodaemon --config {}'",
-            ini.display()
-        ),
-    ));
-    wait_for("xrdp", dir, Duration::from_secs(10), || {
-        listening(&h, 3389, false)
-    });
-
-    // A modern OpenSSH: clean.
-    let h = lab.host("sshd", 16);
-    let hostkey = dir.join("ssh_host_key");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&hostkey)
-        .status()
-        .is_ok_and(|s| s.success()));
-    let sshd_conf = dir.join("sshd_config");
-    std::fs::write(
-        &sshd_conf,
-        format!(
-            "ListenAddress {}\nPort 22\nHostKey {}\nPidFile {}\nUsePAM no\n",
-            ip(16),
-            hostkey.display(),
-            dir.join("sshd.pid").display()
-        ),
-    )
-    .expect("sshd_config");
-    children.push(start(
-        &h,
-        dir,
-        "sshd",
-        &format!(
-            "sh -c 'mkdir -p -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f {}'",
-            sshd_conf.display()
-        ),
-    ));
-    wait_for("sshd", dir, Duration::from_secs(10), || {
-        listening(&h, 22, false)
-    });
-
-    // dcmtk's storescp: a DICOM SCP, no finding.
-    let h = lab.host("dicom", 17);
-    let store = dir.join("dicom-out");
-    std::fs::create_dir_all(&store).expect("dicom out");
-    children.push(start(
-        &h,
-        dir,
-        "dicom",
-        &format!(
-            "storescp --aetitle STORESCP --output-directory {} 104",
-            store.display()
-        ),
-    ));
-    wait_for("dicom", dir, Duration::from_secs(10), || {
-        listening(&h, 104, false)
-    });
-
-    // Hand-made responders.
-    let h = lab.host("win7", 20);
-    children.push(start_responder(
-        &h,
-        dir,
-        "win7",
-        "smb-win7",
-        &format!("{}:445", ip(20)),
-        &[],
-    ));
-    let h = lab.host("oldssh", 21);
-    children.push(start_responder(
-        &h,
-        dir,
-        "oldssh",
-        "ssh-banner",
-        &format!("{}:22", ip(21)),
-        &["SSH-1.99-OpenSSH_3.9p1"],
-    ));
-    let h = lab.host("iis6", 22);
-    children.push(start_responder(
-        &h,
-        dir,
-        "iis6",
-        "http-iis6",
-        &format!("{}:80", ip(22)),
-        &[],
-    ));
-    let h = lab.host("rdpnla", 23);
-    children.push(start_responder(
-        &h,
-        dir,
-        "rdpnla",
-        "rdp-nla",
-        &format!("{}:3389", ip(23)),
-        &[],
-    ));
-    let h = lab.host("printer", 30);
-    let record = dir.join("printer.record");
-    let record_arg = record.display().to_string();
-    children.push(start_responder(
-        &h,
-        dir,
-        "printer",
-        "printer",
-        &format!("{}:9100", ip(30)),
-        &[&record_arg],
-    ));
+    let lab = legacylab::build(61, dir, &responder());
+    let scanner = &lab.scanner;
+    let ip = |o: u8| lab.ip(o);
 
     let started = Instant::now();
-    let (doc, out) = scan(
-        &scanner,
-        dir,
-        &[
-            &lab.cidr(),
-            "--ports",
-            "21,22,23,80,104,139,443,445,2575,3389,8080,8443,11112,9100,161/udp",
-        ],
-    );
+    let (doc, out) = scan(scanner, dir, &[&lab.cidr(), "--ports", SWEEP_PORTS]);
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     eprintln!("scan of {} took {took:?}\n{stderr}", lab.cidr());
@@ -613,7 +214,7 @@ fn netns_legacy_network_gives_the_exact_findings_per_host_and_spares_the_printer
     );
 
     // The printer port was connected to and got not a single byte.
-    let rec = std::fs::read_to_string(&record).expect("the printer was connected to");
+    let rec = std::fs::read_to_string(&lab.printer_record).expect("the printer was connected to");
     let fields: Vec<u64> = rec
         .split_whitespace()
         .map(|x| x.parse().expect("number"))
@@ -621,7 +222,10 @@ fn netns_legacy_network_gives_the_exact_findings_per_host_and_spares_the_printer
     assert!(fields[0] >= 1, "connections {rec}");
     assert_eq!(fields[1], 0, "bytes written to the printer port");
     assert!(
-        std::fs::read_dir(&store).map(|d| d.count()).unwrap_or(0) == 0,
+        std::fs::read_dir(&lab.dicom_store)
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
         "nothing was stored by the DICOM SCP"
     );
 
@@ -634,7 +238,7 @@ fn netns_legacy_network_gives_the_exact_findings_per_host_and_spares_the_printer
     ] {
         assert!(stderr.contains(kind), "{kind:?} not logged:\n{stderr}");
     }
-    drop(children);
+    drop(lab);
 }
 
 /// Lines `port unix_millis` of the counting listener.
@@ -770,6 +374,7 @@ fn netns_hand_made_replies_are_the_real_protocols_by_tshark_and_real_clients() {
     let mut children = Daemons::default();
     let h = lab.host("win7", 20);
     children.push(start_responder(
+        &responder(),
         &h,
         dir,
         "win7",
@@ -779,6 +384,7 @@ fn netns_hand_made_replies_are_the_real_protocols_by_tshark_and_real_clients() {
     ));
     let h = lab.host("oldssh", 21);
     children.push(start_responder(
+        &responder(),
         &h,
         dir,
         "oldssh",
@@ -788,6 +394,7 @@ fn netns_hand_made_replies_are_the_real_protocols_by_tshark_and_real_clients() {
     ));
     let h = lab.host("iis6", 22);
     children.push(start_responder(
+        &responder(),
         &h,
         dir,
         "iis6",
@@ -797,6 +404,7 @@ fn netns_hand_made_replies_are_the_real_protocols_by_tshark_and_real_clients() {
     ));
     let h = lab.host("rdpnla", 23);
     children.push(start_responder(
+        &responder(),
         &h,
         dir,
         "rdpnla",
