@@ -96,7 +96,7 @@ pub const HOSTS: [LabHost; 13] = [
     LabHost {
         octet: 23,
         name: "rdpnla",
-        runs: "stand-in: RDP answering HYBRID_REQUIRED_BY_SERVER (NLA enforced)",
+        runs: "stand-in: Windows 7 SP1 RDP requiring NLA (selects CredSSP; TLS-only and standard RDP refused with HYBRID_REQUIRED_BY_SERVER)",
     },
     LabHost {
         octet: 30,

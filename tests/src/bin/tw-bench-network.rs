@@ -454,18 +454,13 @@ impl Cell {
     }
 }
 
-/// Why the NLA stand-in leaves nmap's script silent.
+/// Why nmap's RDP script may be silent on the NLA host.
 const NOTE_NLA_STANDIN: &str = "rdp-enum-encryption prints only the security layers that \
-     succeed (failures only with `-d`). The NLA stand-in refuses every request with \
-     HYBRID_REQUIRED_BY_SERVER, the CredSSP ones included, where a real server enforcing NLA \
-     selects CredSSP when a client asks for it ([MS-RDPBCGR] 2.2.1.2.1): against such a server \
-     nmap would list CredSSP layers alone as SUCCESS, which reads as NLA enforced.";
-/// Why nmap's -sV does not name the Windows 7 stand-in.
+     succeed (failures only with `-d`): no output means no layer succeeded for nmap, so it \
+     could not tell whether NLA is enforced.";
+/// Why nmap's -sV may not name the Windows 7 stand-in.
 const NOTE_WIN7_STANDIN: &str = "nmap's `SMBProgNeg` probe does not ask for extended \
-     security; a real Windows 7 then answers without it, and nmap's rules for that answer \
-     say `Microsoft Windows 7 - 10 microsoft-ds` (a range of releases: ~ at best). The \
-     stand-in always answers with extended security (as Windows does to clients that ask, \
-     like smbclient and trustwatch), so no rule matches.";
+     security; when none of its -sV rules matches the answer, nmap names no release.";
 /// What rdp-enum-encryption reads.
 const NOTE_RDP_SUCCESS: &str = "rdp-enum-encryption counts every RDP_NEG_RSP as SUCCESS \
      without reading its selectedProtocol (`enum_protocols` in rdp-enum-encryption.nse); \
