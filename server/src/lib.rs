@@ -6,7 +6,11 @@
 //! certificates, accept loop), [`store`] (SQLite schema and queries),
 //! [`api`] (HTTP routes), [`metrics`], [`secret`] (tokens and API keys),
 //! [`admin`] (admin commands), [`server`] (`serve` wiring), [`vuln`]
-//! (feeds and matching), [`feedcmd`] (`feed` and `match` commands).
+//! (feeds and matching), [`feedcmd`] (`feed` and `match` commands),
+//! [`score`] (the scoring model, roll-ups and ranks), [`scorecmd`] (the
+//! `score` command), [`report`] (HTML/CSV/JSON reports, their schedule
+//! and mail), [`html`] (escaping and the page shell), [`web`] (the
+//! dashboard).
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -14,10 +18,15 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod feedcmd;
+pub mod html;
 pub mod metrics;
 pub mod pki;
+pub mod report;
+pub mod score;
+pub mod scorecmd;
 pub mod secret;
 pub mod server;
 pub mod store;
 pub mod tls;
 pub mod vuln;
+pub mod web;

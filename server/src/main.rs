@@ -89,6 +89,47 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
+    /// Recompute every organisation's score now (stale agents included)
+    /// and print the league table.
+    Score {
+        /// Server config whose `[score]` section sets the agent interval.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The instant to score at (RFC 3339); default the clock.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+        /// Also re-score the daily history from this day (YYYY-MM-DD) to
+        /// yesterday under the current model.
+        #[arg(long, value_name = "DAY", value_parser = parse_day)]
+        history_from: Option<time::Date>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Write a report (HTML, CSV or JSON) of one organisation, a parent and
+    /// its descendants, or all organisations.
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["org", "parent", "all"])))]
+    Report {
+        /// One organisation.
+        #[arg(long, value_parser = parse_org_code)]
+        org: Option<String>,
+        /// An organisation and all its descendants.
+        #[arg(long, value_parser = parse_org_code)]
+        parent: Option<String>,
+        /// Every organisation.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum)]
+        format: ReportFormatArg,
+        /// The file to write (atomically); `-` for stdout.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The instant of the report (RFC 3339); default the clock.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+        now: Option<OffsetDateTime>,
+        /// Server config whose `[score]` section sets the agent interval.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Match an inventory (as printed by `trustwatch-agent scan host
     /// --format json`) against the imported feeds; stores nothing.
     Match {
@@ -104,6 +145,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormatArg {
+    Html,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -222,6 +270,10 @@ fn parse_org_code(s: &str) -> Result<String, String> {
 
 fn parse_now(s: &str) -> Result<OffsetDateTime, String> {
     trustwatch_server::clock::parse_rfc3339(s).map_err(|e| format!("not an RFC 3339 instant: {e}"))
+}
+
+fn parse_day(s: &str) -> Result<time::Date, String> {
+    trustwatch_server::store::scores::parse_day(s).ok_or_else(|| "expected YYYY-MM-DD".into())
 }
 
 fn load_policy(config: Option<&PathBuf>) -> anyhow::Result<Option<Policy>> {
@@ -398,6 +450,73 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let now = now.unwrap_or_else(|| clock.now());
             feedcmd::match_inventory(&data_dir, &inventory, format, now, policy, &mut stdout)
                 .await?;
+        }
+        Command::Score {
+            config,
+            now,
+            history_from,
+            format,
+        } => {
+            let settings = match &config {
+                Some(p) => FileConfig::load(p)?.score.settings()?,
+                None => Default::default(),
+            };
+            let store = Store::open_in(&data_dir).await?;
+            let now = now.unwrap_or_else(|| clock.now());
+            let r = trustwatch_server::scorecmd::score_command(
+                &store,
+                now,
+                settings.agent_interval,
+                history_from,
+                format,
+                &mut stdout,
+                &mut std::io::stderr(),
+            )
+            .await;
+            store.close().await;
+            r?;
+        }
+        Command::Report {
+            org,
+            parent,
+            all,
+            format,
+            out,
+            now,
+            config,
+        } => {
+            use trustwatch_server::report::{cmd::report_command, Format as ReportFormat, Scope};
+            let scope = match (org, parent, all) {
+                (Some(o), _, _) => Scope::Org(o),
+                (None, Some(p), _) => Scope::Parent(p),
+                _ => Scope::All,
+            };
+            let format = match format {
+                ReportFormatArg::Html => ReportFormat::Html,
+                ReportFormatArg::Csv => ReportFormat::Csv,
+                ReportFormatArg::Json => ReportFormat::Json,
+            };
+            let settings = match &config {
+                Some(p) => FileConfig::load(p)?.score.settings()?,
+                None => Default::default(),
+            };
+            let store = Store::open_in(&data_dir).await?;
+            let now = now.unwrap_or_else(|| clock.now());
+            let r = report_command(
+                &store,
+                &scope,
+                format,
+                &out,
+                now,
+                settings.agent_interval,
+                &mut stdout,
+            )
+            .await;
+            store.close().await;
+            let n = r?;
+            if out.as_os_str() != "-" {
+                eprintln!("report written to {} ({n} bytes)", out.display());
+            }
         }
         Command::Agent { command } => {
             let store = Store::open_in(&data_dir).await?;

@@ -1,6 +1,8 @@
 //! `serve`: opens the store, sets up the PKI and TLS, binds, logs
 //! `listening on https://ADDR`, serves until the shutdown future completes,
-//! drains, closes the store.
+//! drains, closes the store. Beside the listener, a task refreshes scores
+//! every `[score] refresh` (see `store::scores`) and another fires the
+//! scheduled reports (`report::schedule`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,9 +13,12 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState, Limits};
 use crate::clock::Clock;
-use crate::config::ServeOptions;
+use crate::config::{ScoreSettings, ServeOptions};
 use crate::metrics::Metrics;
 use crate::pki::{self, Ca, PkiError, ServerIdentity};
+use crate::report::schedule::{self, Scheduler};
+use crate::score::MODEL_VERSION;
+use crate::store::scores::RefreshOptions;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, TlsError};
 
@@ -105,8 +110,28 @@ pub async fn start(
     };
     let router = api::router(state.clone());
     tracing::info!("listening on https://{local_addr}");
+    let refresher = tokio::spawn(refresh_scores_forever(
+        store.clone(),
+        state.clock.clone(),
+        opts.score,
+    ));
+    let scheduler = tokio::spawn(schedule::run_forever(
+        Scheduler::new(
+            store.clone(),
+            opts.reports.clone(),
+            opts.smtp.clone(),
+            opts.score.agent_interval,
+        ),
+        state.clock.clone(),
+    ));
     let task = tokio::spawn(async move {
         tls::serve(listener, tls_config, router, shutdown).await;
+        // Dropping a refresh mid-transaction rolls it back; a report cut
+        // short leaves its slot claimed with status `running`.
+        refresher.abort();
+        let _ = refresher.await;
+        scheduler.abort();
+        let _ = scheduler.await;
         store.close().await;
         tracing::info!("stopped");
     });
@@ -115,6 +140,46 @@ pub async fn start(
         state,
         task,
     })
+}
+
+/// Re-scores the history of days scored only under another model version,
+/// then refreshes scores every `settings.refresh`, for ever. Failures are
+/// logged and retried at the next tick.
+async fn refresh_scores_forever(store: Store, clock: Arc<dyn Clock>, settings: ScoreSettings) {
+    match store.history_days_to_rescore().await {
+        Ok(days) => {
+            if let (Some(first), Some(last)) = (days.first(), days.last()) {
+                tracing::info!(from = %first, to = %last, "re-scoring history under model {MODEL_VERSION}");
+                match store.rescore_history(*first, *last, clock.now()).await {
+                    Ok(n) => tracing::info!(points = n, "history re-scored"),
+                    Err(e) => tracing::warn!(error = %e, "re-scoring history failed"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the score history"),
+    }
+    let opts = RefreshOptions {
+        all: false,
+        agent_interval: settings.agent_interval,
+    };
+    loop {
+        let started = std::time::Instant::now();
+        match store.refresh_scores(clock.now(), &opts).await {
+            Ok(s) if s.computed > 0 || s.stale_raised > 0 || s.stale_resolved > 0 => {
+                tracing::info!(
+                    computed = s.computed,
+                    written = s.written,
+                    stale_raised = s.stale_raised,
+                    stale_resolved = s.stale_resolved,
+                    ms = started.elapsed().as_millis() as u64,
+                    "scores refreshed"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "score refresh failed"),
+        }
+        tokio::time::sleep(settings.refresh).await;
+    }
 }
 
 /// A future that completes on SIGTERM or SIGINT. The handlers are

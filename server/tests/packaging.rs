@@ -16,11 +16,24 @@ fn packaged_server_config_parses_with_every_documented_key() {
         .lines()
         .map(|l| {
             l.strip_prefix("# ")
-                .filter(|r| r.contains(" = "))
+                .filter(|r| r.contains(" = ") || r.starts_with('['))
                 .unwrap_or(l)
         })
         .collect::<Vec<_>>()
         .join("\n");
     let all = trustwatch_server::config::FileConfig::parse(&uncommented).expect("all keys");
     assert!(all.ca_cert.is_some() && all.tls_key.is_some());
+    assert_eq!(cfg.reports, Vec::new());
+    assert_eq!(all.reports.len(), 1);
+    assert_eq!(all.reports[0].mail_to, ["soc@example.org"]);
+    assert!(all.smtp.is_some());
+    // And the example is one `serve` accepts as a whole.
+    let opts = trustwatch_server::config::ServeOptions::resolve(
+        "d".into(),
+        all,
+        trustwatch_server::config::ServeFlags::default(),
+    )
+    .expect("the uncommented example resolves");
+    assert_eq!(opts.reports[0].cron.as_str(), "0 6 * * mon");
+    assert_eq!(opts.smtp.unwrap().port, 587);
 }

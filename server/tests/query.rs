@@ -10,6 +10,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
 use serde_json::{json, Value};
+use trustwatch_server::clock::Clock;
+use trustwatch_server::store::scores::RefreshOptions;
 use trustwatch_server::store::ApiKeyRole;
 
 async fn two_orgs_with_data() -> Harness {
@@ -97,14 +99,33 @@ async fn org_key_sees_only_its_org_and_gets_403_elsewhere() {
 async fn org_item_has_the_documented_fields() {
     let h = two_orgs_with_data().await;
     let key = h.apikey(ApiKeyRole::National, None).await;
+    // Before the first refresh there is no score.
     let (s, v) = h.get("/api/v1/orgs/RX1", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        v,
-        json!({"code": "RX1", "name": "Trust RX1", "parent": null, "score": null,
-               "grade": null, "agents": 1, "assets": 2, "open_findings": 2,
-               "last_report_at": "2025-10-01T12:00:00Z"})
-    );
+    assert_eq!(v["score"], Value::Null);
+    assert_eq!(v["breakdown"], Value::Null);
+    h.store()
+        .refresh_scores(h.clock.now(), &RefreshOptions::default())
+        .await
+        .unwrap();
+    let (s, v) = h.get("/api/v1/orgs?limit=1", Some(&key)).await;
+    assert_eq!(s, StatusCode::OK);
+    // SMBv1 caps the score at 59; TLS and legacy lose a whole "high" budget.
+    let item = json!({"code": "RX1", "name": "Trust RX1", "parent": null, "score": 59.0,
+           "grade": "F", "model_version": "1", "confidence": 80, "tls_score": 55.0,
+           "patch_score": 100.0, "legacy_score": 55.0, "coverage_score": 100.0,
+           "rank": 1, "siblings": 2, "percentile": 100, "rollup": false,
+           "agents": 1, "assets": 2, "open_findings": 2,
+           "last_report_at": "2025-10-01T12:00:00Z", "scored_at": "2025-10-01T12:00:00Z"});
+    assert_eq!(v["items"][0], item);
+    let (s, v) = h.get("/api/v1/orgs/RX1", Some(&key)).await;
+    assert_eq!(s, StatusCode::OK);
+    for (k, x) in item.as_object().unwrap() {
+        assert_eq!(&v[k], x, "{k}");
+    }
+    assert_eq!(v["top_to_fix"][0]["code"], "legacy.smb.v1");
+    assert_eq!(v["breakdown"]["caps"][0]["cap"], "smb_v1");
+    assert_eq!(v["trend"], Value::Null);
 }
 
 #[tokio::test]
@@ -134,8 +155,10 @@ async fn national_view_lists_orgs_with_a_code_and_their_asset_counts() {
     assert_eq!(
         v,
         json!({"items": [
-            {"org": "RX1", "open_findings": 1, "assets": 1},
-            {"org": "RX2", "open_findings": 1, "assets": 1}
+            {"org": "RX1", "name": "Trust RX1", "parent": null, "open_findings": 1,
+             "assets": 1, "score": null, "grade": null},
+            {"org": "RX2", "name": "Trust RX2", "parent": null, "open_findings": 1,
+             "assets": 1, "score": null, "grade": null}
         ], "next_cursor": null})
     );
     let admin = h.apikey(ApiKeyRole::Admin, None).await;
@@ -212,7 +235,16 @@ async fn bad_query_parameters_are_400_json() {
         "/api/v1/orgs?limit=0",
         "/api/v1/orgs?limit=1001",
         "/api/v1/orgs?limit=ten",
-        "/api/v1/orgs?sort=score",
+        "/api/v1/orgs?sort=scores",
+        "/api/v1/orgs?grade=E",
+        "/api/v1/orgs?parent=no%20such",
+        "/api/v1/orgs/RX1/history?from=yesterday",
+        "/api/v1/orgs/RX1/history?sort=-score",
+        "/api/v1/orgs/RX1/changes?from=2025-10-03&to=2025-10-01",
+        "/api/v1/orgs/RX1/changes?since=2025-10-01",
+        "/api/v1/orgs/RX1/findings?change=gone",
+        "/api/v1/orgs/RX1/findings?from=2025-10-01",
+        "/api/v1/findings?code=legacy.smb.v1&parent=no%20such",
         "/api/v1/orgs?cursor=zz",
         "/api/v1/orgs?bogus=1",
         "/api/v1/orgs/RX1/findings?status=closed",

@@ -1,5 +1,7 @@
-//! The HTTP API: routes, shared state, request-body reading, metrics
-//! middleware, and JSON answers for unknown routes and methods.
+//! The HTTP API: the route table ([`routes`], documented by
+//! `openapi.json`; it includes the dashboard's pages of [`crate::web`]),
+//! shared state, request-body reading, metrics middleware, and JSON answers
+//! for unknown routes and methods.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -7,9 +9,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use hyper::body::Body as _;
 
@@ -17,13 +20,16 @@ use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::pki::Ca;
 use crate::store::Store;
+use crate::web;
 
 pub mod auth;
 pub mod decode;
 pub mod enroll;
 pub mod error;
 pub mod ingest;
+pub mod openapi;
 pub mod query;
+pub mod report;
 
 pub use error::ApiError;
 
@@ -59,26 +65,89 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// The HTTP method of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verb {
+    Get,
+    Post,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+        }
+    }
+}
+
+/// One route of the API: method, path (axum syntax, which is also OpenAPI's
+/// `{param}` syntax) and handler.
+pub struct Route {
+    pub verb: Verb,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(verb: Verb, path: &'static str, h: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let handler = match verb {
+        Verb::Get => get(h),
+        Verb::Post => post(h),
+    };
+    Route {
+        verb,
+        path,
+        handler,
+    }
+}
+
+/// Every route the router serves. `openapi.json` documents exactly these
+/// (a test holds them equal).
+pub fn routes() -> Vec<Route> {
+    use trustwatch_common::identity::{ENROLL_PATH, REPORTS_PATH};
+    vec![
+        route(Verb::Post, ENROLL_PATH, enroll::enroll),
+        route(Verb::Post, REPORTS_PATH, ingest::post_report),
+        route(Verb::Get, "/api/v1/orgs", query::list_orgs),
+        route(Verb::Get, "/api/v1/orgs/{code}", query::get_org),
+        route(Verb::Get, "/api/v1/orgs/{code}/assets", query::list_assets),
+        route(
+            Verb::Get,
+            "/api/v1/orgs/{code}/findings",
+            query::list_findings,
+        ),
+        route(
+            Verb::Get,
+            "/api/v1/orgs/{code}/reports",
+            query::list_reports,
+        ),
+        route(Verb::Get, "/api/v1/orgs/{code}/history", query::org_history),
+        route(Verb::Get, "/api/v1/orgs/{code}/changes", query::org_changes),
+        route(Verb::Get, "/api/v1/orgs/{code}/report", report::org_report),
+        route(Verb::Get, "/api/v1/findings", query::national_findings),
+        route(Verb::Get, "/api/v1/openapi.json", openapi::openapi),
+        route(Verb::Get, "/healthz", healthz),
+        route(Verb::Get, "/metrics", metrics),
+        route(Verb::Get, "/", web::index),
+        route(Verb::Get, "/login", web::login_form),
+        route(Verb::Post, "/login", web::login),
+        route(Verb::Post, "/logout", web::logout),
+        route(Verb::Get, "/orgs/{code}", web::org_page),
+        route(Verb::Get, "/orgs/{code}/finding", web::finding_page),
+    ]
+}
+
 /// The router of the whole API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            trustwatch_common::identity::ENROLL_PATH,
-            post(enroll::enroll),
-        )
-        .route(
-            trustwatch_common::identity::REPORTS_PATH,
-            post(ingest::post_report),
-        )
-        .route("/api/v1/orgs", get(query::list_orgs))
-        .route("/api/v1/orgs/{code}", get(query::get_org))
-        .route("/api/v1/orgs/{code}/assets", get(query::list_assets))
-        .route("/api/v1/orgs/{code}/findings", get(query::list_findings))
-        .route("/api/v1/orgs/{code}/reports", get(query::list_reports))
-        .route("/api/v1/findings", get(query::national_findings))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
+    let mut r = Router::new();
+    for x in routes() {
+        r = r.route(x.path, x.handler);
+    }
+    r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -307,6 +307,10 @@ pub async fn load_feed_data(
         }
     }
     let mut cve_lists: HashMap<String, Arc<Vec<String>>> = HashMap::new();
+    // Entries with the same ranges or versions text share one parsed copy
+    // (the matcher judges shared ranges once).
+    let mut range_lists: HashMap<String, Arc<Vec<Vec<Event>>>> = HashMap::new();
+    let mut version_lists: HashMap<String, Arc<Vec<String>>> = HashMap::new();
     for (eco, names) in &by_eco {
         let names: Vec<&String> = names.iter().collect();
         for chunk in names.chunks(IN_CHUNK) {
@@ -324,10 +328,28 @@ pub async fn load_feed_data(
             q.push(") ORDER BY a.advisory_id, a.seq");
             for row in q.build().fetch_all(&mut *conn).await? {
                 let id: String = row.try_get("advisory_id")?;
-                let ranges: Vec<Vec<Event>> = serde_json::from_str(row.try_get("ranges")?)
-                    .map_err(|e| corrupt(&format!("ranges of {id}"), e))?;
-                let versions: Vec<String> = serde_json::from_str(row.try_get("versions")?)
-                    .map_err(|e| corrupt(&format!("versions of {id}"), e))?;
+                let text: &str = row.try_get("ranges")?;
+                let ranges = match range_lists.get(text) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r: Vec<Vec<Event>> = serde_json::from_str(text)
+                            .map_err(|e| corrupt(&format!("ranges of {id}"), e))?;
+                        let r = Arc::new(r);
+                        range_lists.insert(text.to_owned(), r.clone());
+                        r
+                    }
+                };
+                let text: &str = row.try_get("versions")?;
+                let versions = match version_lists.get(text) {
+                    Some(v) => v.clone(),
+                    None => {
+                        let v: Vec<String> = serde_json::from_str(text)
+                            .map_err(|e| corrupt(&format!("versions of {id}"), e))?;
+                        let v = Arc::new(v);
+                        version_lists.insert(text.to_owned(), v.clone());
+                        v
+                    }
+                };
                 let cves = match cve_lists.get(&id) {
                     Some(c) => c.clone(),
                     None => {

@@ -8,17 +8,21 @@
 //!   title, evidence, agent and collector and `last_seen = t`; at an older
 //!   `t` only `first_seen` may move earlier;
 //! * a `resolved` finding seen at `t >= resolved_at` is reopened
-//!   (`reopened + 1`, `resolved_at` cleared);
+//!   (`reopened + 1`, `reopened_at = t`, `resolved_at` cleared);
 //! * an `open` finding of this agent whose collector is in the report's
 //!   `collectors`, that the report lacks and whose `last_seen <= t`, is
-//!   resolved at `t` — an older report never resolves or regresses anything.
+//!   resolved at `t` — an older report never resolves or regresses anything;
+//! * the agent's open `coverage.agent.stale` finding (the server's) is
+//!   resolved at the receipt time, and the organisation's score is marked
+//!   out of date ([`super::scores`]).
 //!
 //! With a [`MatchContext`] ([`Store::ingest_matching`], what the API uses),
 //! each host inventory of the report is also matched against the feeds in
 //! the same transaction, when the report is that host's newest (see
 //! [`super::matched`]). Agents cannot raise or resolve findings of the
-//! server's own `match` collector: such a claim is filed under the code's
-//! default collector, and `match` is dropped from `collectors`.
+//! server's own collectors (`match`, `server`): such a claim is filed under
+//! the code's default collector, and those names are dropped from
+//! `collectors`.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -29,6 +33,7 @@ use trustwatch_common::report::collector;
 use trustwatch_common::{Category, Report, Severity};
 use uuid::Uuid;
 
+use super::scores::{mark_dirty, SERVER_COLLECTOR, STALE_CODE};
 use super::{Store, StoreError};
 use crate::clock::to_ms;
 use crate::vuln::{Policy, MATCH_COLLECTOR};
@@ -119,8 +124,12 @@ impl ReportRows {
                 code: f.code.as_str().to_owned(),
                 subject: f.subject.clone(),
             };
-            // `match` is the server's own collector: an agent cannot claim it.
-            let collector = if f.collector.is_empty() || f.collector == MATCH_COLLECTOR {
+            // `match` and `server` are the server's own collectors: an agent
+            // cannot claim them.
+            let collector = if f.collector.is_empty()
+                || f.collector == MATCH_COLLECTOR
+                || f.collector == SERVER_COLLECTOR
+            {
                 default_collector(f.category).to_owned()
             } else {
                 f.collector.clone()
@@ -143,7 +152,7 @@ impl ReportRows {
             collectors: r
                 .collectors
                 .iter()
-                .filter(|c| c.as_str() != MATCH_COLLECTOR)
+                .filter(|c| c.as_str() != MATCH_COLLECTOR && c.as_str() != SERVER_COLLECTOR)
                 .cloned()
                 .collect(),
             assets,
@@ -321,6 +330,19 @@ impl Store {
             }
         }
 
+        // The agent reported: it is no longer stale.
+        sqlx::query(
+            "UPDATE findings SET status = 'resolved', resolved_at = $1 \
+             WHERE code = $2 AND status = 'open' AND org = $3 AND subject = $4",
+        )
+        .bind(rec.received_at)
+        .bind(STALE_CODE)
+        .bind(rec.org)
+        .bind(&agent_id)
+        .execute(&mut *tx)
+        .await?;
+        mark_dirty(&mut tx, rec.org).await?;
+
         sqlx::query(
             "UPDATE agents SET last_seen = CASE WHEN last_seen IS NULL OR last_seen < $1 \
              THEN $1 ELSE last_seen END WHERE id = $2",
@@ -354,6 +376,9 @@ pub(crate) async fn upsert_finding(
                reopened = CASE WHEN findings.status = 'resolved' \
                             AND excluded.last_seen >= findings.resolved_at \
                           THEN findings.reopened + 1 ELSE findings.reopened END, \
+               reopened_at = CASE WHEN findings.status = 'resolved' \
+                            AND excluded.last_seen >= findings.resolved_at \
+                          THEN excluded.last_seen ELSE findings.reopened_at END, \
                status = CASE WHEN findings.status = 'resolved' \
                           AND excluded.last_seen >= findings.resolved_at \
                         THEN 'open' ELSE findings.status END, \

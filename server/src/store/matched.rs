@@ -139,6 +139,7 @@ impl Store {
                 .await?;
             summary.findings +=
                 match_and_store(&mut tx, &org, &host, &agent_id, last_seen, ctx).await?;
+            super::scores::mark_dirty(&mut tx, &org).await?;
             tx.commit().await?;
             summary.hosts += 1;
         }

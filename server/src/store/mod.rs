@@ -23,6 +23,12 @@
 //! * Feeds (OSV, KEV, EPSS, end-of-life) are not per organisation; their
 //!   invariants are in [`feeds`]. Findings of collector `match` are the
 //!   server's own, kept by [`matched`].
+//! * Scores, their history and the stale-agent findings (collector
+//!   `server`) are derived data, kept by [`scores`].
+//! * Scheduled reports' "last fired" slots are kept by [`schedules`]
+//!   (claimed by compare-and-set, so replicas never fire twice), dashboard
+//!   sessions (hashes only) by [`sessions`]; [`views`] holds the read
+//!   queries of reports and the dashboard.
 //!
 //! The SQL is kept portable to PostgreSQL: plain types, `ON CONFLICT`
 //! upserts, `RETURNING`, and [`sqlx::QueryBuilder`] for dynamic queries.
@@ -39,6 +45,10 @@ pub mod feeds;
 pub mod ingest;
 pub mod matched;
 pub mod query;
+pub mod schedules;
+pub mod scores;
+pub mod sessions;
+pub mod views;
 
 pub use admin::{AgentRow, ApiKeyRole, OrgRow, TokenRejection};
 pub use ingest::{IngestOutcome, MatchContext, Received, ReportRows};

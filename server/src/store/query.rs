@@ -52,27 +52,66 @@ const fn c(col: &'static str, ty: ColTy, dir: Dir) -> SortCol {
 use ColTy::{Int, Text};
 use Dir::{Asc, Desc};
 
-/// Sorts of `/api/v1/orgs` (the first is the default).
-pub const ORG_SORTS: &[Sort] = &[
+/// Declares `ORG_SORTS`: the fixed sorts, then one per score column and
+/// direction, where organisations without a score come last either way.
+macro_rules! org_sorts {
+    ($($name:literal => $col:literal $dir:ident;)*) => {
+        /// Sorts of `/api/v1/orgs` (the first is the default).
+        pub const ORG_SORTS: &[Sort] = &[
+            Sort {
+                name: "code",
+                cols: &[c("code", Text, Asc)],
+            },
+            Sort {
+                name: "-code",
+                cols: &[c("code", Text, Desc)],
+            },
+            Sort {
+                name: "name",
+                cols: &[c("name", Text, Asc), c("code", Text, Asc)],
+            },
+            Sort {
+                name: "-name",
+                cols: &[c("name", Text, Desc), c("code", Text, Asc)],
+            },
+            Sort {
+                name: "-open_findings",
+                cols: &[c("open_findings", Int, Desc), c("code", Text, Asc)],
+            },
+            $(
+                Sort {
+                    name: $name,
+                    cols: &[c("scored", Int, Desc), c($col, Int, $dir), c("code", Text, Asc)],
+                },
+            )*
+        ];
+    };
+}
+
+org_sorts! {
+    "score" => "score" Asc;
+    "-score" => "score" Desc;
+    "tls_score" => "tls_score" Asc;
+    "-tls_score" => "tls_score" Desc;
+    "patch_score" => "patch_score" Asc;
+    "-patch_score" => "patch_score" Desc;
+    "legacy_score" => "legacy_score" Asc;
+    "-legacy_score" => "legacy_score" Desc;
+    "coverage_score" => "coverage_score" Asc;
+    "-coverage_score" => "coverage_score" Desc;
+    "confidence" => "confidence" Asc;
+    "-confidence" => "confidence" Desc;
+}
+
+/// Sorts of `/api/v1/orgs/{code}/history` (default: oldest first).
+pub const HISTORY_SORTS: &[Sort] = &[
     Sort {
-        name: "code",
-        cols: &[c("code", Text, Asc)],
+        name: "day",
+        cols: &[c("day", Text, Asc)],
     },
     Sort {
-        name: "-code",
-        cols: &[c("code", Text, Desc)],
-    },
-    Sort {
-        name: "name",
-        cols: &[c("name", Text, Asc), c("code", Text, Asc)],
-    },
-    Sort {
-        name: "-name",
-        cols: &[c("name", Text, Desc), c("code", Text, Asc)],
-    },
-    Sort {
-        name: "-open_findings",
-        cols: &[c("open_findings", Int, Desc), c("code", Text, Asc)],
+        name: "-day",
+        cols: &[c("day", Text, Desc)],
     },
 ];
 
@@ -315,20 +354,50 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// `/api/v1/orgs` item.
+/// `/api/v1/orgs` item. The score fields and the `assets` and
+/// `open_findings` counts are those of the last refresh (`scored_at`);
+/// they are null before the first, and the score fields are null for an
+/// organisation with nothing to score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OrgItem {
     pub code: String,
     pub name: String,
     pub parent: Option<String>,
-    /// Scoring arrives with its own issue; always null for now.
+    /// 0..=100, higher is better.
     pub score: Option<f64>,
-    /// Scoring arrives with its own issue; always null for now.
+    /// A, B, C, D or F.
     pub grade: Option<String>,
+    pub model_version: Option<String>,
+    /// 0..=100 (%): fresh agents and observed asset kinds.
+    pub confidence: Option<i64>,
+    pub tls_score: Option<f64>,
+    pub patch_score: Option<f64>,
+    pub legacy_score: Option<f64>,
+    pub coverage_score: Option<f64>,
+    /// 1 = best among the organisations with the same parent.
+    pub rank: Option<i64>,
+    /// Scored organisations with the same parent (itself included).
+    pub siblings: Option<i64>,
+    /// 0..=100 among those siblings.
+    pub percentile: Option<i64>,
+    /// True when the score is rolled up from child organisations.
+    pub rollup: Option<bool>,
     pub agents: i64,
-    pub assets: i64,
-    pub open_findings: i64,
+    pub assets: Option<i64>,
+    pub open_findings: Option<i64>,
     pub last_report_at: Option<String>,
+    pub scored_at: Option<String>,
+}
+
+/// Which organisations to list.
+#[derive(Debug, Clone, Default)]
+pub struct OrgFilter {
+    /// Only this organisation (an `org` API key).
+    pub only: Option<String>,
+    /// Only children of this organisation; `Some(None)`: only top-level ones.
+    pub parent: Option<Option<String>>,
+    /// Only these grades.
+    pub grades: Vec<String>,
 }
 
 /// `/api/v1/orgs/{code}/assets` item.
@@ -373,12 +442,28 @@ pub struct ReportItem {
     pub size: i64,
 }
 
-/// `/api/v1/findings?code=…` item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `/api/v1/findings?code=…` item: an organisation with open findings of
+/// the code, on how many assets (hosts, endpoints or devices).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NationalItem {
     pub org: String,
+    pub name: String,
+    pub parent: Option<String>,
     pub open_findings: i64,
     pub assets: i64,
+    pub score: Option<f64>,
+    pub grade: Option<String>,
+}
+
+/// A finding lifecycle event in a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// First seen in the period.
+    New,
+    /// Resolved in the period (and still resolved).
+    Fixed,
+    /// Reopened in the period.
+    Reopened,
 }
 
 /// Which findings to list.
@@ -389,27 +474,54 @@ pub struct FindingFilter {
     pub category: Option<Category>,
     pub severity: Option<Severity>,
     pub code: Option<String>,
+    /// Only findings with this event in `[from, to)` (unix ms).
+    pub change: Option<(Change, i64, i64)>,
 }
 
 const ORG_SELECT: &str = "SELECT o.code AS code, o.name AS name, o.parent AS parent, \
      (SELECT COUNT(*) FROM agents a WHERE a.org = o.code AND a.revoked_at IS NULL) AS agents, \
-     (SELECT COUNT(*) FROM assets s WHERE s.org = o.code) AS assets, \
-     (SELECT COUNT(*) FROM findings f WHERE f.org = o.code AND f.status = 'open') AS open_findings, \
-     (SELECT MAX(r.received_at) FROM reports r WHERE r.org = o.code) AS last_report_at \
-     FROM orgs o";
+     (SELECT MAX(r.received_at) FROM reports r WHERE r.org = o.code) AS last_report_at, \
+     COALESCE(s.scored, 0) AS scored, COALESCE(s.score, 0) AS score, s.grade AS grade, \
+     s.model_version AS model_version, s.confidence AS confidence_value, \
+     COALESCE(s.confidence, 0) AS confidence, COALESCE(s.tls_score, 0) AS tls_score, \
+     COALESCE(s.patch_score, 0) AS patch_score, COALESCE(s.legacy_score, 0) AS legacy_score, \
+     COALESCE(s.coverage_score, 0) AS coverage_score, s.sibling_rank AS sibling_rank, \
+     s.siblings AS siblings, s.percentile AS percentile, s.rollup AS rollup, \
+     s.assets AS assets, COALESCE(s.open_findings, -1) AS open_findings, \
+     s.computed_at AS computed_at \
+     FROM orgs o LEFT JOIN org_scores s ON s.org = o.code";
 
 fn org_item(r: &SqliteRow) -> Result<OrgItem, StoreError> {
     let last: Option<i64> = r.try_get("last_report_at")?;
+    let computed: Option<i64> = r.try_get("computed_at")?;
+    let scored = r.try_get::<i64, _>("scored")? == 1;
+    let score = |col: &str| -> Result<Option<f64>, StoreError> {
+        let v: i64 = r.try_get(col)?;
+        Ok(scored.then_some(v as f64 / 10.0))
+    };
+    let open: i64 = r.try_get("open_findings")?;
+    let rollup: Option<i64> = r.try_get("rollup")?;
     Ok(OrgItem {
         code: r.try_get("code")?,
         name: r.try_get("name")?,
         parent: r.try_get("parent")?,
-        score: None,
-        grade: None,
+        score: score("score")?,
+        grade: if scored { r.try_get("grade")? } else { None },
+        model_version: r.try_get("model_version")?,
+        confidence: r.try_get("confidence_value")?,
+        tls_score: score("tls_score")?,
+        patch_score: score("patch_score")?,
+        legacy_score: score("legacy_score")?,
+        coverage_score: score("coverage_score")?,
+        rank: r.try_get("sibling_rank")?,
+        siblings: r.try_get("siblings")?,
+        percentile: r.try_get("percentile")?,
+        rollup: rollup.map(|v| v == 1),
         agents: r.try_get("agents")?,
         assets: r.try_get("assets")?,
-        open_findings: r.try_get("open_findings")?,
+        open_findings: (open >= 0).then_some(open),
         last_report_at: last.map(fmt_ms),
+        scored_at: computed.map(fmt_ms),
     })
 }
 
@@ -461,10 +573,17 @@ fn report_item(r: &SqliteRow) -> Result<ReportItem, StoreError> {
 }
 
 fn national_item(r: &SqliteRow) -> Result<NationalItem, StoreError> {
+    let scored: Option<i64> = r.try_get("scored")?;
+    let score: Option<i64> = r.try_get("score")?;
+    let scored = scored == Some(1);
     Ok(NationalItem {
         org: r.try_get("org")?,
+        name: r.try_get("name")?,
+        parent: r.try_get("parent")?,
         open_findings: r.try_get("open_findings")?,
         assets: r.try_get("assets")?,
+        score: score.filter(|_| scored).map(|v| v as f64 / 10.0),
+        grade: if scored { r.try_get("grade")? } else { None },
     })
 }
 
@@ -525,7 +644,7 @@ fn key_of(r: &SqliteRow, sort: &Sort) -> Result<Vec<KeyValue>, StoreError> {
 }
 
 impl Store {
-    async fn page<T>(
+    pub(crate) async fn page<T>(
         &self,
         qb: QueryBuilder<'_, Sqlite>,
         page: &PageReq,
@@ -546,16 +665,35 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Organisations, all or only `only`.
+    /// Organisations, with their stored scores (no aggregation over
+    /// findings: the league table reads `org_scores`).
     pub async fn orgs_page(
         &self,
-        only: Option<&str>,
+        filter: &OrgFilter,
         page: &PageReq,
     ) -> Result<Page<OrgItem>, StoreError> {
         let mut qb = QueryBuilder::new("SELECT * FROM (");
         qb.push(ORG_SELECT);
-        if let Some(code) = only {
-            qb.push(" WHERE o.code = ").push_bind(code.to_owned());
+        qb.push(" WHERE 1 = 1");
+        if let Some(code) = &filter.only {
+            qb.push(" AND o.code = ").push_bind(code.clone());
+        }
+        match &filter.parent {
+            None => {}
+            Some(None) => {
+                qb.push(" AND o.parent IS NULL");
+            }
+            Some(Some(p)) => {
+                qb.push(" AND o.parent = ").push_bind(p.clone());
+            }
+        }
+        if !filter.grades.is_empty() {
+            qb.push(" AND s.scored = 1 AND s.grade IN (");
+            let mut sep = qb.separated(", ");
+            for g in &filter.grades {
+                sep.push_bind(g.clone());
+            }
+            qb.push(")");
         }
         self.page(qb, page, org_item).await
     }
@@ -611,6 +749,18 @@ impl Store {
         if let Some(code) = &filter.code {
             qb.push(" AND code = ").push_bind(code.clone());
         }
+        if let Some((change, from, to)) = filter.change {
+            let col = match change {
+                Change::New => "first_seen",
+                Change::Fixed => "resolved_at",
+                Change::Reopened => "reopened_at",
+            };
+            if change == Change::Fixed {
+                qb.push(" AND status = 'resolved'");
+            }
+            qb.push(format!(" AND {col} >= ")).push_bind(from);
+            qb.push(format!(" AND {col} < ")).push_bind(to);
+        }
         self.page(qb, page, finding_item).await
     }
 
@@ -628,19 +778,29 @@ impl Store {
         self.page(qb, page, report_item).await
     }
 
-    /// Which organisations have open findings of `code`, and on how many assets.
+    /// Which organisations have open findings of `code`, and on how many
+    /// assets; optionally only children of `parent`.
     pub async fn national_page(
         &self,
         code: &str,
+        parent: Option<&str>,
         page: &PageReq,
     ) -> Result<Page<NationalItem>, StoreError> {
         let mut qb = QueryBuilder::new(
-            "SELECT * FROM (SELECT org, COUNT(*) AS open_findings, \
+            "SELECT * FROM (SELECT f.org AS org, o.name AS name, o.parent AS parent, \
+             f.open_findings AS open_findings, f.assets AS assets, s.scored AS scored, \
+             s.score AS score, s.grade AS grade FROM (SELECT org, COUNT(*) AS open_findings, \
              COUNT(DISTINCT asset_kind || '|' || asset_id) AS assets \
              FROM findings WHERE status = 'open' AND code = ",
         );
         qb.push_bind(code.to_owned());
-        qb.push(" GROUP BY org");
+        qb.push(
+            " GROUP BY org) AS f JOIN orgs o ON o.code = f.org \
+             LEFT JOIN org_scores s ON s.org = f.org",
+        );
+        if let Some(p) = parent {
+            qb.push(" WHERE o.parent = ").push_bind(p.to_owned());
+        }
         self.page(qb, page, national_item).await
     }
 }
@@ -680,7 +840,7 @@ mod tests {
 
     #[test]
     fn unknown_sort_names_the_allowed_ones() {
-        let e = find_sort(ORG_SORTS, Some("score")).unwrap_err();
+        let e = find_sort(ORG_SORTS, Some("scores")).unwrap_err();
         assert!(e.contains("-name"), "{e}");
     }
 }

@@ -17,9 +17,13 @@
 //! a directory file by file (its `*.json` files, not its subdirectories, in
 //! name order), each record parsed alone (at most
 //! [`osv::MAX_RECORD_BYTES`]) and written in batches inside the one
-//! transaction, so memory is bounded by the largest record and a batch.
+//! transaction. Reading, inflating and parsing run on a blocking thread
+//! that hands parsed records to the writer through a bounded channel, so
+//! they overlap with the database writes; memory is bounded by the largest
+//! record, the pieces in flight and a batch.
 //! The recorded SHA-256 is the file's; for a directory, that of the list of
-//! `name NUL sha256 LF` lines of its files in name order.
+//! `name NUL sha256 LF` lines of its files in name order (each file is read
+//! once, for its record and its digest).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -256,12 +260,16 @@ pub async fn import_path(
 /// The source of OSV records: one file, a directory, or a ZIP archive.
 enum OsvSource {
     File(Option<PathBuf>),
-    Dir(std::vec::IntoIter<PathBuf>),
+    /// The files still to read, and the digest of those read so far
+    /// (`name NUL sha256 LF` lines, in name order).
+    Dir(std::vec::IntoIter<PathBuf>, Box<ring::digest::Context>),
     Zip(Box<zipread::Archive>),
 }
 
 impl OsvSource {
-    fn open(path: &Path) -> Result<(OsvSource, String), ImportError> {
+    /// Opens `path`; for a file or archive also returns its SHA-256 (a
+    /// directory's comes from [`OsvSource::dir_sha256`] once it is read).
+    fn open(path: &Path) -> Result<(OsvSource, Option<String>), ImportError> {
         if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| ImportError::io(path, e))?
@@ -269,21 +277,8 @@ impl OsvSource {
                 .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
                 .collect();
             files.sort();
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for f in &files {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                ctx.update(name.as_bytes());
-                ctx.update(b"\0");
-                ctx.update(sha256_file(f)?.as_bytes());
-                ctx.update(b"\n");
-            }
-            return Ok((
-                OsvSource::Dir(files.into_iter()),
-                hex(ctx.finish().as_ref()),
-            ));
+            let ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            return Ok((OsvSource::Dir(files.into_iter(), Box::new(ctx)), None));
         }
         let sha = sha256_file(path)?;
         let mut head = [0u8; 4];
@@ -292,26 +287,35 @@ impl OsvSource {
             .map_err(|e| ImportError::io(path, e))?;
         if n == 4 && (head == *b"PK\x03\x04" || head == *b"PK\x05\x06") {
             let a = zipread::Archive::open(path).map_err(|e| ImportError::bad(path, e))?;
-            return Ok((OsvSource::Zip(Box::new(a)), sha));
+            return Ok((OsvSource::Zip(Box::new(a)), Some(sha)));
         }
-        Ok((OsvSource::File(Some(path.to_owned())), sha))
+        Ok((OsvSource::File(Some(path.to_owned())), Some(sha)))
     }
 
-    /// The next record: where it came from, and its bytes.
+    /// The next record: where it came from, and its bytes. Each file of a
+    /// directory is read once, for its record and for the digest.
     fn next(&mut self, path: &Path) -> Result<Option<(String, Vec<u8>)>, ImportError> {
         match self {
             OsvSource::File(f) => match f.take() {
                 None => Ok(None),
                 Some(p) => Ok(Some((String::new(), read_record(&p)?))),
             },
-            OsvSource::Dir(files) => match files.next() {
+            OsvSource::Dir(files, ctx) => match files.next() {
                 None => Ok(None),
                 Some(p) => {
                     let name = p
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    Ok(Some((name, read_record(&p)?)))
+                    let bytes = read_record(&p)?;
+                    ctx.update(name.as_bytes());
+                    ctx.update(b"\0");
+                    ctx.update(
+                        hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref())
+                            .as_bytes(),
+                    );
+                    ctx.update(b"\n");
+                    Ok(Some((name, bytes)))
                 }
             },
             OsvSource::Zip(a) => loop {
@@ -328,6 +332,70 @@ impl OsvSource {
             },
         }
     }
+
+    /// A directory's digest, once every file was read.
+    fn dir_sha256(self) -> Option<String> {
+        match self {
+            OsvSource::Dir(_, ctx) => Some(hex(ctx.finish().as_ref())),
+            _ => None,
+        }
+    }
+}
+
+/// What the reading thread of an OSV import hands to the writer.
+enum Piece {
+    /// Parsed records, in source order.
+    Records(Vec<osv::Parsed>),
+    /// Everything was read; the SHA-256 of the source.
+    Done { sha256: String },
+}
+
+/// Records per [`Piece::Records`].
+const PIECE_RECORDS: usize = 100;
+/// Pieces in flight between the reader and the writer: with the writer's
+/// batch, memory holds at most this many pieces of records at a time.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// The reading half of an OSV import (a blocking thread): opens the
+/// source, reads and parses each record and sends them on in pieces, so
+/// that reading, inflating and parsing overlap with the database writes.
+/// Stops at the first error (sent on) or when the writer hangs up.
+fn read_osv(path: &Path, tx: &tokio::sync::mpsc::Sender<Result<Piece, ImportError>>) {
+    let fail = |e: ImportError| {
+        // The writer may be gone already; then nobody needs the error.
+        let _ = tx.blocking_send(Err(e));
+    };
+    let (mut source, sha) = match OsvSource::open(path) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut piece = Vec::with_capacity(PIECE_RECORDS);
+    loop {
+        let (name, bytes) = match source.next(path) {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => return fail(e),
+        };
+        match osv::parse(&bytes) {
+            Ok(p) => piece.push(p),
+            Err(e) if name.is_empty() => return fail(ImportError::bad(path, e)),
+            Err(e) => return fail(ImportError::bad(path, format!("{name}: {e}"))),
+        }
+        if piece.len() >= PIECE_RECORDS {
+            let full = std::mem::replace(&mut piece, Vec::with_capacity(PIECE_RECORDS));
+            if tx.blocking_send(Ok(Piece::Records(full))).is_err() {
+                return;
+            }
+        }
+    }
+    if !piece.is_empty() && tx.blocking_send(Ok(Piece::Records(piece))).is_err() {
+        return;
+    }
+    let sha256 = match sha.or_else(|| source.dir_sha256()) {
+        Some(s) => s,
+        None => return fail(ImportError::bad(path, "no digest of the source")),
+    };
+    let _ = tx.blocking_send(Ok(Piece::Done { sha256 }));
 }
 
 fn depth_ok(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
@@ -384,69 +452,104 @@ async fn insert_record(
         .map_err(|e| ImportError::store(path, e))
 }
 
+/// Counts of an OSV import, for its summary.
+#[derive(Default)]
+struct OsvCounts {
+    out_of_scope: u64,
+    not_newer: u64,
+    skipped_entries: u64,
+    withdrawn: u64,
+    unparseable: u64,
+    examples: Vec<String>,
+    newest: Option<i64>,
+}
+
 async fn import_osv(
     conn: &mut SqliteConnection,
     path: &Path,
     rec: &mut ImportRecord,
 ) -> Result<(), ImportError> {
-    let (mut source, sha) = OsvSource::open(path)?;
-    rec.sha256 = sha;
     insert_record(conn, path, rec).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    let source = path.to_owned();
+    let reader = tokio::task::spawn_blocking(move || read_osv(&source, &tx));
+    let written = write_osv(conn, path, rec, &mut rx).await;
+    // On an error the reader stops at its next send.
+    drop(rx);
+    let joined = reader.await;
+    let counts = written?;
+    joined.map_err(|e| ImportError::bad(path, format!("the reading thread failed: {e}")))?;
+    if rec.records == 0 {
+        return Err(ImportError::bad(path, "no OSV records found"));
+    }
+    rec.skipped = counts.out_of_scope + counts.not_newer;
+    rec.feed_date = counts.newest;
+    rec.summary = json!({
+        "out_of_scope": counts.out_of_scope,
+        "not_newer": counts.not_newer,
+        "withdrawn": counts.withdrawn,
+        "skipped_entries": counts.skipped_entries,
+        "unparseable_versions": counts.unparseable,
+        "unparseable_examples": counts.examples,
+    });
+    Ok(())
+}
+
+/// The writing half of an OSV import: stores what the reader sends, in
+/// batches, until it says it is done.
+async fn write_osv(
+    conn: &mut SqliteConnection,
+    path: &Path,
+    rec: &mut ImportRecord,
+    rx: &mut tokio::sync::mpsc::Receiver<Result<Piece, ImportError>>,
+) -> Result<OsvCounts, ImportError> {
+    let mut c = OsvCounts::default();
     let mut batch: Vec<Advisory> = Vec::with_capacity(OSV_BATCH);
-    let (mut out_of_scope, mut not_newer, mut skipped_entries) = (0u64, 0u64, 0u64);
-    let mut withdrawn = 0u64;
-    let mut unparseable = 0u64;
-    let mut examples: Vec<String> = Vec::new();
-    let mut newest: Option<i64> = None;
-    while let Some((name, bytes)) = source.next(path)? {
-        let at = |e: osv::OsvError| {
-            if name.is_empty() {
-                ImportError::bad(path, e)
-            } else {
-                ImportError::bad(path, format!("{name}: {e}"))
+    loop {
+        let piece = match rx.recv().await {
+            Some(p) => p?,
+            None => return Err(ImportError::bad(path, "the reading thread stopped early")),
+        };
+        let records = match piece {
+            Piece::Records(r) => r,
+            Piece::Done { sha256 } => {
+                rec.sha256 = sha256;
+                break;
             }
         };
-        rec.records += 1;
-        match osv::parse(&bytes).map_err(at)? {
-            osv::Parsed::OutOfScope { .. } => out_of_scope += 1,
-            osv::Parsed::Record {
-                advisory,
-                unparseable: bad,
-                skipped_entries: s,
-            } => {
-                skipped_entries += s as u64;
-                unparseable += bad.len() as u64;
-                for b in bad {
-                    if examples.len() < 5 {
-                        examples.push(format!("{}: {b}", advisory.id));
+        for parsed in records {
+            rec.records += 1;
+            match parsed {
+                osv::Parsed::OutOfScope { .. } => c.out_of_scope += 1,
+                osv::Parsed::Record {
+                    advisory,
+                    unparseable: bad,
+                    skipped_entries: s,
+                } => {
+                    c.skipped_entries += s as u64;
+                    c.unparseable += bad.len() as u64;
+                    for b in bad {
+                        if c.examples.len() < 5 {
+                            c.examples.push(format!("{}: {b}", advisory.id));
+                        }
                     }
-                }
-                if advisory.withdrawn.is_some() {
-                    withdrawn += 1;
-                }
-                newest = Some(newest.map_or(advisory.modified, |n| n.max(advisory.modified)));
-                batch.push(advisory);
-                if batch.len() >= OSV_BATCH {
-                    flush(conn, path, &mut batch, rec, &mut not_newer).await?;
+                    if advisory.withdrawn.is_some() {
+                        c.withdrawn += 1;
+                    }
+                    c.newest = Some(
+                        c.newest
+                            .map_or(advisory.modified, |n| n.max(advisory.modified)),
+                    );
+                    batch.push(advisory);
+                    if batch.len() >= OSV_BATCH {
+                        flush(conn, path, &mut batch, rec, &mut c.not_newer).await?;
+                    }
                 }
             }
         }
     }
-    flush(conn, path, &mut batch, rec, &mut not_newer).await?;
-    if rec.records == 0 {
-        return Err(ImportError::bad(path, "no OSV records found"));
-    }
-    rec.skipped = out_of_scope + not_newer;
-    rec.feed_date = newest;
-    rec.summary = json!({
-        "out_of_scope": out_of_scope,
-        "not_newer": not_newer,
-        "withdrawn": withdrawn,
-        "skipped_entries": skipped_entries,
-        "unparseable_versions": unparseable,
-        "unparseable_examples": examples,
-    });
-    Ok(())
+    flush(conn, path, &mut batch, rec, &mut c.not_newer).await?;
+    Ok(c)
 }
 
 async fn import_kev(

@@ -33,22 +33,26 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use trustwatch_common::host::HostAsset;
-use trustwatch_common::version::{compare, RpmVersion, Scheme};
-use trustwatch_common::{Finding, FindingCode, Severity};
+use trustwatch_common::version::{apk::ApkVersion, compare, DpkgVersion, RpmVersion, Scheme};
+use trustwatch_common::{Category, Finding, FindingCode, Severity};
 
 use super::ecosystem::{self, NameKey};
 use super::eol::{self, EolRelease, Verdict};
 use super::{Event, Policy, MATCH_COLLECTOR};
 
-/// One stored advisory entry, as the matcher reads it.
+/// One stored advisory entry, as the matcher reads it. `cves`, `ranges`
+/// and `versions` are shared: the loader gives entries with the same
+/// content the same allocation, and [`match_host`] judges the ranges of one
+/// allocation once per installed version (most entries of a package share
+/// their ranges with others: the fix of one update closes many CVEs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredAffected {
     pub advisory_id: String,
     pub withdrawn: bool,
     pub cves: Arc<Vec<String>>,
     pub ecosystem_raw: String,
-    pub ranges: Vec<Vec<Event>>,
-    pub versions: Vec<String>,
+    pub ranges: Arc<Vec<Vec<Event>>>,
+    pub versions: Arc<Vec<String>>,
 }
 
 /// A KEV entry, as evidence.
@@ -103,11 +107,27 @@ pub struct MatchOutcome {
 
 /// The installed packages of a host grouped as the vendor keys them:
 /// (name as matched) → (installed versions → binary package names).
-pub type Groups = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
+pub type Groups<'h> = BTreeMap<&'h str, BTreeMap<&'h str, BTreeSet<&'h str>>>;
 
 /// Groups a host's packages by the name its vendor's advisories use.
-pub fn group_packages(host: &HostAsset, manager: &str, key: NameKey) -> Groups {
-    let mut groups: Groups = BTreeMap::new();
+pub fn group_packages<'h>(host: &'h HostAsset, manager: &str, key: NameKey) -> Groups<'h> {
+    let mut groups: Groups<'h> = BTreeMap::new();
+    for (name, version, binary) in package_rows(host, manager, key) {
+        groups
+            .entry(name)
+            .or_default()
+            .entry(version)
+            .or_default()
+            .insert(binary);
+    }
+    groups
+}
+
+/// The same grouping as [`group_packages`], flat: `(name as matched,
+/// installed version, binary name)`, sorted and without duplicates, so
+/// that each group is a run of rows (one allocation instead of a tree).
+fn package_rows<'h>(host: &'h HostAsset, manager: &str, key: NameKey) -> Vec<(&'h str, &'h str, &'h str)> {
+    let mut rows = Vec::with_capacity(host.packages.len());
     for p in host.packages.iter().filter(|p| p.manager == manager) {
         let (name, version) = match key {
             NameKey::Source if !p.source_name.is_empty() => (
@@ -123,14 +143,11 @@ pub fn group_packages(host: &HostAsset, manager: &str, key: NameKey) -> Groups {
         if name.is_empty() || version.is_empty() {
             continue;
         }
-        groups
-            .entry(name.to_owned())
-            .or_default()
-            .entry(version.to_owned())
-            .or_default()
-            .insert(p.name.clone());
+        rows.push((name, version, p.name.as_str()));
     }
-    groups
+    rows.sort_unstable();
+    rows.dedup();
+    rows
 }
 
 /// The (ecosystem, package) keys whose advisories a host needs.
@@ -141,30 +158,56 @@ pub fn lookups(host: &HostAsset, policy: &Policy) -> Vec<(String, String)> {
     let groups = group_packages(host, t.manager, t.name_key);
     t.ecosystems
         .iter()
-        .flat_map(|e| groups.keys().map(move |n| (e.clone(), n.clone())))
+        .flat_map(|e| groups.keys().map(move |n| (e.clone(), (*n).to_owned())))
         .collect()
 }
 
-fn parses(scheme: Scheme, v: &str) -> bool {
-    ecosystem::version_parses(scheme, v)
+/// A version parsed once under its distribution's scheme, so that a range
+/// is judged without parsing the same strings again for every comparison.
+#[derive(Debug, Clone, Copy)]
+enum Ver<'a> {
+    Dpkg(DpkgVersion<'a>),
+    Rpm(RpmVersion<'a>),
+    Apk(ApkVersion<'a>),
 }
 
-/// `installed` against an advisory bound, with the RPM epoch rule.
-fn cmp(scheme: Scheme, installed: &str, bound: &str) -> Option<Ordering> {
-    if scheme == Scheme::Rpm {
-        let i = RpmVersion::parse(installed).ok()?;
-        let b = RpmVersion::parse(bound).ok()?;
-        if i.epoch().is_none() {
-            if let Some(e) = b.epoch() {
-                if e.bytes().any(|c| c != b'0') {
-                    let stripped = &bound[bound.find(':').map_or(0, |p| p + 1)..];
-                    return compare(scheme, installed, stripped).ok();
+impl<'a> Ver<'a> {
+    /// `None` when the distribution's comparator refuses `s`.
+    fn parse(scheme: Scheme, s: &'a str) -> Option<Ver<'a>> {
+        match scheme {
+            Scheme::Dpkg => DpkgVersion::parse(s).ok().map(Ver::Dpkg),
+            Scheme::Rpm => RpmVersion::parse(s).ok().map(Ver::Rpm),
+            Scheme::Apk => ApkVersion::parse(s).ok().map(Ver::Apk),
+        }
+    }
+
+    /// The distribution's order. Both sides come from one scheme (the
+    /// host's); two schemes never meet, and would compare equal.
+    fn order(&self, other: &Ver<'_>) -> Ordering {
+        match (self, other) {
+            (Ver::Dpkg(a), Ver::Dpkg(b)) => a.cmp(b),
+            (Ver::Rpm(a), Ver::Rpm(b)) => a.cmp(b),
+            (Ver::Apk(a), Ver::Apk(b)) => a.cmp(b),
+            _ => Ordering::Equal,
+        }
+    }
+
+    /// `self` (the installed version) against an advisory bound, with the
+    /// RPM epoch rule of the module documentation.
+    fn against(&self, bound: &Ver<'_>) -> Option<Ordering> {
+        if let (Ver::Rpm(i), Ver::Rpm(b)) = (self, bound) {
+            if i.epoch().is_none() {
+                if let Some(e) = b.epoch() {
+                    if e.bytes().any(|c| c != b'0') {
+                        let raw = b.as_str();
+                        let stripped = &raw[raw.find(':').map_or(0, |p| p + 1)..];
+                        return RpmVersion::parse(stripped).ok().map(|s| i.cmp(&s));
+                    }
                 }
             }
         }
-        return Some(i.cmp(&b));
+        Some(self.order(bound))
     }
-    compare(scheme, installed, bound).ok()
 }
 
 /// How one range judges a version.
@@ -181,32 +224,53 @@ enum RangeVerdict {
     Skipped,
 }
 
-fn eval_range(scheme: Scheme, v: &str, events: &[Event]) -> RangeVerdict {
-    let is_zero = |e: &Event| matches!(e, Event::Introduced(x) if x == "0");
-    if events
-        .iter()
-        .any(|e| !is_zero(e) && !parses(scheme, e.version()))
-    {
-        return RangeVerdict::Skipped;
+/// An event with its parsed version; `None` for `introduced: "0"`, which
+/// precedes every version.
+type Parsed<'e> = (&'e Event, Option<Ver<'e>>);
+
+/// Events per range judged without a heap allocation (real ranges have
+/// two: `introduced` and `fixed`).
+const INLINE_EVENTS: usize = 4;
+
+fn eval_range(scheme: Scheme, v: &Ver<'_>, events: &[Event]) -> RangeVerdict {
+    let mut inline: [Option<Parsed<'_>>; INLINE_EVENTS] = [None; INLINE_EVENTS];
+    let mut heap: Vec<Option<Parsed<'_>>> = Vec::new();
+    let items: &mut [Option<Parsed<'_>>] = if events.len() <= INLINE_EVENTS {
+        &mut inline[..events.len()]
+    } else {
+        heap.resize(events.len(), None);
+        &mut heap[..]
+    };
+    for (slot, e) in items.iter_mut().zip(events) {
+        let parsed = match e {
+            Event::Introduced(x) if x == "0" => None,
+            _ => match Ver::parse(scheme, e.version()) {
+                Some(p) => Some(p),
+                None => return RangeVerdict::Skipped,
+            },
+        };
+        *slot = Some((e, parsed));
     }
-    let mut sorted: Vec<&Event> = events.iter().collect();
-    // Stable: equal versions keep record order. All versions parse here.
-    sorted.sort_by(|a, b| match (is_zero(a), is_zero(b)) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => compare(scheme, a.version(), b.version()).unwrap_or(Ordering::Equal),
+    // Stable: equal versions keep record order; `introduced: "0"` first.
+    items.sort_by(|a, b| match (a, b) {
+        (Some((_, a)), Some((_, b))) => match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(a), Some(b)) => a.order(b),
+        },
+        _ => Ordering::Equal,
     });
+    let sorted = || items.iter().flatten();
     let mut affected = false;
     let mut fixed_cover = false;
-    for e in &sorted {
-        let c = if is_zero(e) {
-            Some(Ordering::Greater)
-        } else {
-            cmp(scheme, v, e.version())
-        };
-        let Some(c) = c else {
-            return RangeVerdict::Skipped;
+    for (e, p) in sorted() {
+        let c = match p {
+            None => Ordering::Greater,
+            Some(p) => match v.against(p) {
+                Some(c) => c,
+                None => return RangeVerdict::Skipped,
+            },
         };
         match e {
             Event::Introduced(_) if c != Ordering::Less => {
@@ -229,14 +293,13 @@ fn eval_range(scheme: Scheme, v: &str, events: &[Event]) -> RangeVerdict {
         return RangeVerdict::NotAffected { fixed: fixed_cover };
     }
     let above = |want: fn(&Event) -> bool, strict: bool| {
-        sorted
-            .iter()
-            .filter(|e| want(e))
-            .find(|e| {
-                matches!(cmp(scheme, v, e.version()), Some(Ordering::Less))
-                    || (!strict && matches!(cmp(scheme, v, e.version()), Some(Ordering::Equal)))
+        sorted()
+            .filter(|(e, _)| want(e))
+            .find(|(_, p)| {
+                let c = p.as_ref().and_then(|p| v.against(p));
+                matches!(c, Some(Ordering::Less)) || (!strict && matches!(c, Some(Ordering::Equal)))
             })
-            .map(|e| e.version().to_owned())
+            .map(|(e, _)| e.version().to_owned())
     };
     RangeVerdict::Affected {
         fixed: above(|e| matches!(e, Event::Fixed(_)), true),
@@ -257,72 +320,168 @@ pub enum EntryVerdict {
     Unfixed,
 }
 
-/// Judges one entry; also returns how many of its ranges were skipped.
+/// Judges one entry; also returns how many of its ranges were skipped. An
+/// installed version the comparator refuses is judged by nothing: every
+/// range is skipped ([`match_host`] notes such versions instead).
 pub fn eval_entry(scheme: Scheme, v: &str, entry: &StoredAffected) -> (EntryVerdict, usize) {
-    let mut skipped = 0;
-    let mut fix: Option<String> = None;
-    let mut last: Option<String> = None;
-    let mut in_range_unfixed = false;
-    let mut covered_by_fix = false;
-    for r in &entry.ranges {
-        match eval_range(scheme, v, r) {
-            RangeVerdict::Skipped => skipped += 1,
-            RangeVerdict::NotAffected { fixed } => covered_by_fix |= fixed,
+    match Ver::parse(scheme, v) {
+        Some(v) => eval_parsed(scheme, &v, entry),
+        None => (EntryVerdict::NotAffected, entry.ranges.len()),
+    }
+}
+
+fn eval_parsed(scheme: Scheme, v: &Ver<'_>, entry: &StoredAffected) -> (EntryVerdict, usize) {
+    conclude(
+        scheme,
+        v,
+        &eval_ranges(scheme, v, &entry.ranges),
+        &entry.versions,
+    )
+}
+
+/// What the ranges of an entry say about one installed version: all of
+/// the entry's verdict but its `versions` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct RangesVerdict {
+    skipped: usize,
+    fix: Option<String>,
+    last: Option<String>,
+    in_range_unfixed: bool,
+    covered_by_fix: bool,
+}
+
+fn eval_ranges(scheme: Scheme, v: &Ver<'_>, ranges: &[Vec<Event>]) -> RangesVerdict {
+    let mut r = RangesVerdict::default();
+    for range in ranges {
+        match eval_range(scheme, v, range) {
+            RangeVerdict::Skipped => r.skipped += 1,
+            RangeVerdict::NotAffected { fixed } => r.covered_by_fix |= fixed,
             RangeVerdict::Affected {
                 fixed,
                 last_affected,
             } => match (fixed, last_affected) {
-                (None, None) => in_range_unfixed = true,
+                (None, None) => r.in_range_unfixed = true,
                 (f, l) => {
                     if let Some(f) = f {
-                        let lower = match &fix {
+                        let lower = match &r.fix {
                             Some(cur) => {
                                 matches!(compare(scheme, &f, cur), Ok(Ordering::Less))
                             }
                             None => true,
                         };
                         if lower {
-                            fix = Some(f);
+                            r.fix = Some(f);
                         }
                     }
-                    if last.is_none() {
-                        last = l;
+                    if r.last.is_none() {
+                        r.last = l;
                     }
                 }
             },
         }
     }
-    if fix.is_some() || last.is_some() {
-        return (
-            EntryVerdict::Fixed {
-                fixed: fix,
-                last_affected: last,
-            },
-            skipped,
-        );
-    }
-    if in_range_unfixed {
-        return (EntryVerdict::Unfixed, skipped);
-    }
-    let listed = !covered_by_fix
-        && entry
-            .versions
-            .iter()
-            .any(|x| parses(scheme, x) && cmp(scheme, v, x) == Some(Ordering::Equal));
-    if listed {
-        return (EntryVerdict::Unfixed, skipped);
-    }
-    (EntryVerdict::NotAffected, skipped)
+    r
 }
 
+/// An entry's verdict from its ranges' verdict and its `versions` list
+/// (which counts only when no range holds or covers the version).
+fn conclude(
+    scheme: Scheme,
+    v: &Ver<'_>,
+    r: &RangesVerdict,
+    versions: &Arc<Vec<String>>,
+) -> (EntryVerdict, usize) {
+    if r.fix.is_some() || r.last.is_some() {
+        return (
+            EntryVerdict::Fixed {
+                fixed: r.fix.clone(),
+                last_affected: r.last.clone(),
+            },
+            r.skipped,
+        );
+    }
+    if r.in_range_unfixed {
+        return (EntryVerdict::Unfixed, r.skipped);
+    }
+    let listed = !r.covered_by_fix
+        && versions
+            .iter()
+            .any(|x| Ver::parse(scheme, x).and_then(|x| v.against(&x)) == Some(Ordering::Equal));
+    if listed {
+        return (EntryVerdict::Unfixed, r.skipped);
+    }
+    (EntryVerdict::NotAffected, r.skipped)
+}
+
+/// A hasher for pointer-sized keys (the memo of [`match_host`]): one
+/// multiply, instead of SipHash, which protects against chosen keys that a
+/// process-local address cannot be.
 #[derive(Default)]
-struct Hits {
-    advisories: BTreeSet<String>,
-    cves: BTreeSet<String>,
-    ecosystems: BTreeSet<String>,
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
+}
+
+/// Ranges verdicts by the address of the ranges' shared allocation.
+type Memo = HashMap<usize, RangesVerdict, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// What the advisories affecting one package say; borrows from the feed
+/// data and the host, so collecting it copies no strings. `advisories` and
+/// `cves` are sorted and deduplicated by [`Hits::finish`].
+/// One `Hits` serves every package of a host in turn ([`Hits::clear`]),
+/// so its lists grow once per match instead of once per package.
+#[derive(Default)]
+struct Hits<'d> {
+    advisories: Vec<&'d str>,
+    cves: Vec<&'d str>,
+    ecosystems: BTreeSet<&'d str>,
     fixed: Option<String>,
     last_affected: Option<String>,
-    installed: BTreeSet<String>,
+    installed: BTreeSet<&'d str>,
+}
+
+impl<'d> Hits<'d> {
+    /// Records an affecting entry for the installed `version`.
+    fn add(&mut self, entry: &'d StoredAffected, version: &'d str) {
+        self.advisories.push(&entry.advisory_id);
+        self.cves.extend(entry.cves.iter().map(String::as_str));
+        // Consecutive entries mostly share these: skip the set lookups then.
+        if self.ecosystems.last() != Some(&entry.ecosystem_raw.as_str()) {
+            self.ecosystems.insert(&entry.ecosystem_raw);
+        }
+        if self.installed.last() != Some(&version) {
+            self.installed.insert(version);
+        }
+    }
+
+    fn finish(&mut self) {
+        self.advisories.sort_unstable();
+        self.advisories.dedup();
+        self.cves.sort_unstable();
+        self.cves.dedup();
+    }
+
+    fn clear(&mut self) {
+        self.advisories.clear();
+        self.cves.clear();
+        self.ecosystems.clear();
+        self.fixed = None;
+        self.last_affected = None;
+        self.installed.clear();
+    }
 }
 
 /// Matches one host.
@@ -340,66 +499,87 @@ pub fn match_host(
             host.os.id, host.os.version_id
         )),
         Some(t) => {
-            let groups = group_packages(host, t.manager, t.name_key);
-            for (name, versions) in &groups {
-                let mut fixed = Hits::default();
-                let mut unfixed = Hits::default();
-                for (version, _) in versions.iter() {
-                    if !parses(t.scheme, version) {
+            let rows = package_rows(host, t.manager, t.name_key);
+            let mut key = (String::new(), String::new());
+            let mut memo = Memo::default();
+            let mut fixed = Hits::default();
+            let mut unfixed = Hits::default();
+            let mut lists: Vec<&[StoredAffected]> = Vec::new();
+            let mut binaries: Vec<&str> = Vec::new();
+            for group in rows.chunk_by(|a, b| a.0 == b.0) {
+                let name = group[0].0;
+                // The entries of this name in each of the host's ecosystems.
+                lists.clear();
+                for eco in &t.ecosystems {
+                    key.0.clear();
+                    key.0.push_str(eco);
+                    key.1.clear();
+                    key.1.push_str(name);
+                    if let Some(entries) = data.affected.get(&key) {
+                        lists.push(entries);
+                    }
+                }
+                fixed.clear();
+                unfixed.clear();
+                for run in group.chunk_by(|a, b| a.1 == b.1) {
+                    let version = run[0].1;
+                    let Some(v) = Ver::parse(t.scheme, version) else {
                         out.notes.push(format!(
                             "{name}: installed version {version:?} does not parse as {}",
                             t.scheme
                         ));
                         continue;
-                    }
-                    for eco in &t.ecosystems {
-                        let Some(entries) = data.affected.get(&(eco.clone(), name.clone())) else {
-                            continue;
+                    };
+                    memo.clear();
+                    for entry in lists.iter().copied().flatten().filter(|e| !e.withdrawn) {
+                        let ranges = memo
+                            .entry(Arc::as_ptr(&entry.ranges) as usize)
+                            .or_insert_with(|| eval_ranges(t.scheme, &v, &entry.ranges));
+                        let (verdict, skipped) = conclude(t.scheme, &v, ranges, &entry.versions);
+                        out.skipped_ranges += skipped;
+                        let hits = match &verdict {
+                            EntryVerdict::NotAffected => continue,
+                            EntryVerdict::Fixed { .. } => &mut fixed,
+                            EntryVerdict::Unfixed => &mut unfixed,
                         };
-                        for entry in entries.iter().filter(|e| !e.withdrawn) {
-                            let (verdict, skipped) = eval_entry(t.scheme, version, entry);
-                            out.skipped_ranges += skipped;
-                            let hits = match &verdict {
-                                EntryVerdict::NotAffected => continue,
-                                EntryVerdict::Fixed { .. } => &mut fixed,
-                                EntryVerdict::Unfixed => &mut unfixed,
-                            };
-                            hits.advisories.insert(entry.advisory_id.clone());
-                            hits.cves.extend(entry.cves.iter().cloned());
-                            hits.ecosystems.insert(entry.ecosystem_raw.clone());
-                            hits.installed.insert(version.clone());
-                            if let EntryVerdict::Fixed {
-                                fixed: f,
-                                last_affected: l,
-                            } = verdict
-                            {
-                                if let Some(f) = f {
-                                    let higher = match &hits.fixed {
-                                        Some(cur) => matches!(
-                                            compare(t.scheme, &f, cur),
-                                            Ok(Ordering::Greater)
-                                        ),
-                                        None => true,
-                                    };
-                                    if higher {
-                                        hits.fixed = Some(f);
+                        hits.add(entry, version);
+                        if let EntryVerdict::Fixed {
+                            fixed: f,
+                            last_affected: l,
+                        } = verdict
+                        {
+                            if let Some(f) = f {
+                                let higher = match &hits.fixed {
+                                    Some(cur) => {
+                                        matches!(compare(t.scheme, &f, cur), Ok(Ordering::Greater))
                                     }
+                                    None => true,
+                                };
+                                if higher {
+                                    hits.fixed = Some(f);
                                 }
-                                if hits.last_affected.is_none() {
-                                    hits.last_affected = l;
-                                }
+                            }
+                            if hits.last_affected.is_none() {
+                                hits.last_affected = l;
                             }
                         }
                     }
                 }
-                let binaries: BTreeSet<&String> = versions.values().flatten().collect();
+                if fixed.advisories.is_empty() && unfixed.advisories.is_empty() {
+                    continue;
+                }
+                binaries.clear();
+                binaries.extend(group.iter().map(|r| r.2));
+                binaries.sort_unstable();
+                binaries.dedup();
                 for (hits, code) in [
-                    (fixed, FindingCode::PatchPackageVulnerable),
-                    (unfixed, FindingCode::PatchPackageVulnerableUnfixed),
+                    (&mut fixed, FindingCode::PatchPackageVulnerable),
+                    (&mut unfixed, FindingCode::PatchPackageVulnerableUnfixed),
                 ] {
                     if hits.advisories.is_empty() {
                         continue;
                     }
+                    hits.finish();
                     out.findings.push(package_finding(
                         host, name, t.manager, &binaries, hits, code, data, &ages,
                     ));
@@ -410,7 +590,8 @@ pub fn match_host(
     if let Some(f) = eol_finding(host, data, now, policy, &ages, &mut out.notes) {
         out.findings.push(f);
     }
-    out.findings.sort_by(|a, b| {
+    // (code, subject) is unique per host, so an unstable sort is exact.
+    out.findings.sort_unstable_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.code.cmp(&b.code))
@@ -424,8 +605,8 @@ fn package_finding(
     host: &HostAsset,
     name: &str,
     manager: &str,
-    binaries: &BTreeSet<&String>,
-    hits: Hits,
+    binaries: &[&str],
+    hits: &Hits<'_>,
     code: FindingCode,
     data: &FeedData,
     ages: &Value,
@@ -435,14 +616,14 @@ fn package_finding(
         .iter()
         .filter_map(|c| {
             data.kev
-                .get(c)
+                .get(*c)
                 .map(|k| json!({"cve": c, "date_added": k.date_added, "ransomware": k.ransomware}))
         })
         .collect();
     let epss = hits
         .cves
         .iter()
-        .filter_map(|c| data.epss.get(c).map(|e| (c, e)))
+        .filter_map(|c| data.epss.get(*c).map(|e| (c, e)))
         .max_by(|a, b| a.1.epss.partial_cmp(&b.1.epss).unwrap_or(Ordering::Equal))
         .map(|(c, e)| json!({"cve": c, "score": e.epss, "percentile": e.percentile}));
     let in_kev = !kev.is_empty();
@@ -452,7 +633,7 @@ fn package_finding(
         (_, true) => Severity::High,
         (_, false) => Severity::Low,
     };
-    let installed: Vec<&String> = hits.installed.iter().collect();
+    let installed: Vec<&str> = hits.installed.iter().copied().collect();
     let mut evidence = json!({
         "package": name,
         "manager": manager,
@@ -467,7 +648,7 @@ fn package_finding(
     if installed.len() > 1 {
         evidence["installed_versions"] = json!(installed);
     }
-    if binaries.len() > 1 || binaries.iter().any(|b| b.as_str() != name) {
+    if binaries.len() > 1 || binaries.iter().any(|b| *b != name) {
         evidence["binaries"] = json!(binaries);
     }
     if code == FindingCode::PatchPackageVulnerable {
@@ -476,29 +657,35 @@ fn package_finding(
             evidence["last_affected"] = json!(hits.last_affected);
         }
     }
-    let mut f = Finding::new(code, host.id.clone(), evidence);
-    f.severity = severity;
-    f.title = match (&f.code, &hits.fixed) {
+    let title = match (&code, &hits.fixed) {
         (FindingCode::PatchPackageVulnerable, Some(fix)) => {
             format!(
                 "{name} {} is vulnerable; fixed in {fix}",
-                installed.first().map_or("", |s| s.as_str())
+                installed.first().copied().unwrap_or("")
             )
         }
         (FindingCode::PatchPackageVulnerable, None) => {
             format!(
                 "{name} {} is vulnerable; a fix exists",
-                installed.first().map_or("", |s| s.as_str())
+                installed.first().copied().unwrap_or("")
             )
         }
         _ => format!(
             "{name} {} is vulnerable; no fix published",
-            installed.first().map_or("", |s| s.as_str())
+            installed.first().copied().unwrap_or("")
         ),
     };
-    f.subject = name.to_owned();
-    f.collector = MATCH_COLLECTOR.to_owned();
-    f
+    Finding {
+        // As `Finding::new` does (every `patch.*` code has its category).
+        category: code.category().unwrap_or(Category::Coverage),
+        code,
+        severity,
+        asset: host.id.clone(),
+        title,
+        evidence,
+        subject: name.to_owned(),
+        collector: MATCH_COLLECTOR.to_owned(),
+    }
 }
 
 fn eol_finding(
@@ -609,8 +796,8 @@ mod tests {
                     withdrawn: advisory.withdrawn.is_some(),
                     cves: cves.clone(),
                     ecosystem_raw: a.ecosystem_raw,
-                    ranges: a.ranges,
-                    versions: a.versions,
+                    ranges: Arc::new(a.ranges),
+                    versions: Arc::new(a.versions),
                 });
         }
     }

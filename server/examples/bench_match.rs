@@ -1,0 +1,163 @@
+//! Matching benchmark (`scripts/bench-patch` runs it; not part of CI).
+//!
+//! Reads an inventory as `match` does, loads from the data dir's store the
+//! feed data its first host needs (the same query the server runs for each
+//! report and each re-match), then times, in this process:
+//! * `load`: [`feeds::load_feed_data`] for that host (SQLite lookups);
+//! * `match`: the pure [`match_host`] over that data (no I/O);
+//! * `load+match`: both, as the server does per host.
+//!
+//! Each is run many times after a warm-up; the result is one JSON object on
+//! stdout (durations in milliseconds: p50, p99, max, mean) with what was
+//! matched (packages, source groups, advisory entries evaluated, findings
+//! by code), so a reader can tell the numbers come from real work.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::json;
+use time::OffsetDateTime;
+use trustwatch_common::host::HostAsset;
+use trustwatch_server::clock::parse_rfc3339;
+use trustwatch_server::feedcmd::read_inventory;
+use trustwatch_server::store::feeds::load_feed_data;
+use trustwatch_server::store::{Store, DB_FILE};
+use trustwatch_server::vuln::matcher::{lookups, match_host};
+use trustwatch_server::vuln::Policy;
+
+/// Times feed loading and matching for one host inventory.
+#[derive(Parser)]
+struct Args {
+    /// The server data dir holding the imported feeds.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// An inventory as printed by `trustwatch-agent scan host --format json`.
+    #[arg(long)]
+    inventory: PathBuf,
+    /// Timed iterations of the pure match.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// Timed iterations of the load and of load+match.
+    #[arg(long, default_value_t = 100)]
+    load_iterations: usize,
+    /// Untimed iterations run first (each of the three loops).
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// The clock of the match (RFC 3339); default now.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+/// p50, p99, max and mean of `samples`, in milliseconds.
+fn stats(mut samples: Vec<Duration>) -> serde_json::Value {
+    samples.sort();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let at = |q: f64| {
+        // Nearest-rank percentile; `samples` is non-empty (checked by main).
+        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        samples[rank - 1]
+    };
+    let total: Duration = samples.iter().sum();
+    let mean = total / u32::try_from(samples.len()).unwrap_or(u32::MAX);
+    json!({
+        "n": samples.len(),
+        "p50_ms": ms(at(0.50)),
+        "p99_ms": ms(at(0.99)),
+        "max_ms": ms(samples[samples.len() - 1]),
+        "mean_ms": ms(mean),
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.iterations == 0 || args.load_iterations == 0 {
+        bail!("--iterations and --load-iterations must be at least 1");
+    }
+    let now = match &args.now {
+        Some(s) => parse_rfc3339(s).with_context(|| format!("--now {s:?}"))?,
+        None => OffsetDateTime::now_utc(),
+    };
+    if !args.data_dir.join(DB_FILE).exists() {
+        bail!(
+            "{}: no database (import a feed first)",
+            args.data_dir.display()
+        );
+    }
+    let (assets, _) = read_inventory(&args.inventory)?;
+    let host = assets
+        .iter()
+        .find_map(HostAsset::from_asset)
+        .context("the inventory has no readable host asset")?;
+    let policy = Policy::default();
+
+    let store = Store::open_in(&args.data_dir).await?;
+    let mut conn = store.pool().acquire().await?;
+
+    let mut load = Vec::with_capacity(args.load_iterations);
+    for i in 0..args.warmup + args.load_iterations {
+        let t = Instant::now();
+        let d = load_feed_data(&mut conn, &[&host], &policy).await?;
+        let e = t.elapsed();
+        black_box(&d);
+        if i >= args.warmup {
+            load.push(e);
+        }
+    }
+
+    let data = load_feed_data(&mut conn, &[&host], &policy).await?;
+    let mut matching = Vec::with_capacity(args.iterations);
+    let mut outcome = None;
+    for i in 0..args.warmup + args.iterations {
+        let t = Instant::now();
+        let o = match_host(black_box(&host), black_box(&data), now, &policy);
+        let e = t.elapsed();
+        if i >= args.warmup {
+            matching.push(e);
+        }
+        outcome = Some(black_box(o));
+    }
+    let outcome = outcome.context("no match ran")?;
+
+    let mut both = Vec::with_capacity(args.load_iterations);
+    for i in 0..args.warmup + args.load_iterations {
+        let t = Instant::now();
+        let d = load_feed_data(&mut conn, &[&host], &policy).await?;
+        let o = match_host(&host, &d, now, &policy);
+        let e = t.elapsed();
+        black_box(&o);
+        if i >= args.warmup {
+            both.push(e);
+        }
+    }
+    drop(conn);
+    store.close().await;
+
+    let mut by_code: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &outcome.findings {
+        *by_code.entry(f.code.to_string()).or_default() += 1;
+    }
+    let entries: usize = data.affected.values().map(Vec::len).sum();
+    let report = json!({
+        "host": host.id,
+        "os": format!("{} {}", host.os.id, host.os.version_id),
+        "packages": host.packages.len(),
+        "lookups": lookups(&host, &policy).len(),
+        "packages_with_advisories": data.affected.len(),
+        "advisory_entries": entries,
+        "findings": outcome.findings.len(),
+        "findings_by_code": by_code,
+        "skipped_ranges": outcome.skipped_ranges,
+        "notes": outcome.notes.len(),
+        "load": stats(load),
+        "match": stats(matching),
+        "load_and_match": stats(both),
+    });
+    println!("{report}");
+    Ok(())
+}
