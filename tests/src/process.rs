@@ -235,6 +235,34 @@ impl ServerProcess {
             .last_line()
     }
 
+    /// Enrols an agent of `org` through the API (a key pair made here, as an
+    /// agent would); returns its id and a client presenting its certificate.
+    pub async fn enrol_via_api(&self, org: &str) -> (uuid::Uuid, ApiClient) {
+        let token = self.token(org, &[]).await;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let a = self
+            .client()
+            .post_json(
+                "/api/v1/enroll",
+                &serde_json::json!({"token": token, "csr": csr, "hostname": "pacs01"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        let cert = a.body["certificate"].as_str().unwrap().to_owned();
+        let id: uuid::Uuid = a.body["agent_id"].as_str().unwrap().parse().unwrap();
+        let client = ApiClient::new(
+            &self.base_url(),
+            &self.ca_pem(),
+            Some((&cert, &key.serialize_pem())),
+        );
+        (id, client)
+    }
+
     pub async fn apikey(&self, role: &str, org: Option<&str>) -> String {
         let mut args = vec!["apikey", "create", "--role", role];
         if let Some(o) = org {

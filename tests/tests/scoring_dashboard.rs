@@ -23,32 +23,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap()
 }
 
-async fn enrol(server: &ServerProcess, org: &str) -> (Uuid, ApiClient) {
-    let token = server.token(org, &[]).await;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
-    let a = server
-        .client()
-        .post_json(
-            "/api/v1/enroll",
-            &json!({"token": token, "csr": csr, "hostname": "pacs01"}),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text);
-    let cert = a.body["certificate"].as_str().unwrap().to_owned();
-    let id: Uuid = a.body["agent_id"].as_str().unwrap().parse().unwrap();
-    let client = ApiClient::new(
-        &server.base_url(),
-        &server.ca_pem(),
-        Some((&cert, &key.serialize_pem())),
-    );
-    (id, client)
-}
-
 fn report(agent: Uuid, at: &str, assets: Value, findings: Value) -> Value {
     json!({
         "schema": "trustwatch.report/v1",
@@ -144,7 +118,7 @@ async fn feed(server: &ServerProcess, at: &str) {
         ),
     ];
     for (org, fs) in findings {
-        let (id, client) = enrol(server, org).await;
+        let (id, client) = server.enrol_via_api(org).await;
         let a = client
             .post_json("/api/v1/reports", &report(id, at, json!(assets), fs))
             .await;

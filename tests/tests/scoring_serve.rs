@@ -7,41 +7,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use trustwatch_tests::client::ApiClient;
 use trustwatch_tests::ServerProcess;
 use uuid::Uuid;
 
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
-}
-
-/// Enrols an agent of `org` through the API; returns its id and a client
-/// presenting its certificate.
-async fn enrol(server: &ServerProcess, org: &str) -> (Uuid, ApiClient) {
-    let token = server.token(org, &[]).await;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
-    let a = server
-        .client()
-        .post_json(
-            "/api/v1/enroll",
-            &json!({"token": token, "csr": csr, "hostname": "pacs01"}),
-        )
-        .await;
-    assert_eq!(a.status, 201, "{}", a.text);
-    let cert = a.body["certificate"].as_str().unwrap().to_owned();
-    let id: Uuid = a.body["agent_id"].as_str().unwrap().parse().unwrap();
-    let client = ApiClient::new(
-        &server.base_url(),
-        &server.ca_pem(),
-        Some((&cert, &key.serialize_pem())),
-    );
-    (id, client)
 }
 
 fn report(agent: Uuid, at: &str, assets: Value, findings: Value) -> Value {
@@ -87,7 +58,7 @@ async fn serve_refreshes_scores_by_itself_and_the_score_command_flags_a_stale_ag
         .map(|i| json!({"kind": "host", "id": format!("h{i}")}))
         .collect();
     for org in ["GOOD", "BAD"] {
-        let (id, client) = enrol(&server, org).await;
+        let (id, client) = server.enrol_via_api(org).await;
         let mut assets = hosts.clone();
         assets.push(json!({"kind": "device", "id": "10.0.0.5"}));
         let findings = if org == "BAD" {
