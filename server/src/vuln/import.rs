@@ -661,3 +661,70 @@ async fn import_eol(
     rec.summary = json!({"format": format, "systems": oses});
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::parse_rfc3339;
+
+    fn osv_record(id: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","modified":"2025-01-01T00:00:00Z","affected":[
+               {{"package":{{"ecosystem":"Debian:12","name":"zlib"}},
+                 "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"1:1.2.13-1"}}]}}]}}]}}"#
+        )
+    }
+
+    fn now() -> time::OffsetDateTime {
+        parse_rfc3339("2026-03-01T00:00:00Z").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_directory_digest_covers_each_file_name_and_content_in_name_order() {
+        let data = tempfile::tempdir().unwrap();
+        let feed = tempfile::tempdir().unwrap();
+        let files = [("b.json", osv_record("B-1")), ("a.json", osv_record("A-1"))];
+        for (name, text) in &files {
+            std::fs::write(feed.path().join(name), text).unwrap();
+        }
+        let store = Store::open_in(data.path()).await.unwrap();
+        let rec = import_path(&store, feed.path(), None, now())
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        let mut lines = String::new();
+        for (name, text) in [&files[1], &files[0]] {
+            let sha = hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+            lines.push_str(&format!("{name}\0{sha}\n"));
+        }
+        let want = hex(ring::digest::digest(&ring::digest::SHA256, lines.as_bytes()).as_ref());
+        assert_eq!(rec.sha256, want);
+        assert_eq!((rec.records, rec.stored), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn a_bad_record_after_batches_were_written_rolls_the_whole_import_back() {
+        // More records than several reader pieces and a writer batch hold,
+        // so rows were written before the reader meets the bad one.
+        let data = tempfile::tempdir().unwrap();
+        let feed = tempfile::tempdir().unwrap();
+        let good = OSV_BATCH + 3 * PIECE_RECORDS;
+        for i in 0..good {
+            let id = format!("T-{i:05}");
+            std::fs::write(feed.path().join(format!("{id}.json")), osv_record(&id)).unwrap();
+        }
+        std::fs::write(feed.path().join("zz-bad.json"), b"{\"id\": 7}").unwrap();
+        let store = Store::open_in(data.path()).await.unwrap();
+        let err = import_path(&store, feed.path(), None, now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zz-bad.json"), "{err}");
+        let counts = store.feed_counts().await.unwrap();
+        assert_eq!(counts["osv_advisories"], 0);
+        assert_eq!(counts["osv_affected"], 0);
+        assert_eq!(counts["feed_imports"], 0);
+        store.close().await;
+    }
+}

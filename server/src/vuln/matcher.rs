@@ -126,7 +126,11 @@ pub fn group_packages<'h>(host: &'h HostAsset, manager: &str, key: NameKey) -> G
 /// The same grouping as [`group_packages`], flat: `(name as matched,
 /// installed version, binary name)`, sorted and without duplicates, so
 /// that each group is a run of rows (one allocation instead of a tree).
-fn package_rows<'h>(host: &'h HostAsset, manager: &str, key: NameKey) -> Vec<(&'h str, &'h str, &'h str)> {
+fn package_rows<'h>(
+    host: &'h HostAsset,
+    manager: &str,
+    key: NameKey,
+) -> Vec<(&'h str, &'h str, &'h str)> {
     let mut rows = Vec::with_capacity(host.packages.len());
     for p in host.packages.iter().filter(|p| p.manager == manager) {
         let (name, version) = match key {
@@ -1035,6 +1039,61 @@ mod tests {
             [("patch.package.vulnerable_unfixed".into(), "curl".into())]
         );
         assert!(o("7.88.1-10+deb12u2").is_empty());
+    }
+
+    #[test]
+    fn entries_sharing_ranges_are_still_judged_by_their_own_versions_list() {
+        // One shared ranges allocation (as the loader interns them) that
+        // neither holds nor covers 1.5-1; only the entry listing 1.5-1 in
+        // its own `versions` affects it, whichever entry is judged first.
+        let ranges = Arc::new(vec![vec![
+            Event::Introduced("2.0-1".into()),
+            Event::Fixed("3.0-1".into()),
+        ]]);
+        let entry = |id: &str, listed: &str| StoredAffected {
+            advisory_id: id.into(),
+            withdrawn: false,
+            cves: Arc::new(vec![]),
+            ecosystem_raw: "Debian:12".into(),
+            ranges: ranges.clone(),
+            versions: Arc::new(vec![listed.into()]),
+        };
+        let h = host("debian", "12", vec![pkg("dpkg", "zlib1g", "1.5-1", "zlib")]);
+        for order in [["B", "A"], ["A", "B"]] {
+            let mut d = FeedData::default();
+            let list = d
+                .affected
+                .entry(("Debian:12".into(), "zlib".into()))
+                .or_default();
+            for id in order {
+                list.push(entry(id, if id == "A" { "1.5-1" } else { "1.4-1" }));
+            }
+            let o = run(&h, &d);
+            assert_eq!(
+                codes(&o),
+                [("patch.package.vulnerable_unfixed".into(), "zlib".into())],
+                "{order:?}"
+            );
+            assert_eq!(
+                o.findings[0].evidence["advisories"],
+                json!(["A"]),
+                "{order:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_installed_version_that_does_not_parse_is_judged_by_no_range() {
+        let d = debian_openssl("3.0.15-1~deb12u1");
+        let entry = &d.affected[&("Debian:12".to_owned(), "openssl".to_owned())][0];
+        assert_eq!(
+            eval_entry(Scheme::Dpkg, "3.0 11", entry),
+            (EntryVerdict::NotAffected, 1)
+        );
+        assert!(matches!(
+            eval_entry(Scheme::Dpkg, "3.0.11-1", entry),
+            (EntryVerdict::Fixed { .. }, 0)
+        ));
     }
 
     #[test]
