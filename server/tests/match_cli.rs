@@ -133,6 +133,12 @@ async fn an_inventory_is_matched_against_the_imported_feeds_and_nothing_is_store
     assert!(v["feeds"]["osv"]["imported_at"].is_string());
     assert!(v["feeds"]["kev"]["feed_date"].is_string());
     assert_eq!(v["feeds"]["eol"]["source"], "shipped");
+    // Feed ages are stated once per document (`feeds`), not per finding.
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["evidence"].get("feed_age").is_none()));
     assert_eq!(v["assets"].as_array().unwrap().len(), 2, "the host assets");
 
     let o = run(

@@ -30,7 +30,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use trustwatch_common::host::HostAsset;
 use trustwatch_common::version::{apk::ApkVersion, compare, DpkgVersion, RpmVersion, Scheme};
@@ -69,7 +69,7 @@ pub struct EpssInfo {
     pub percentile: f64,
 }
 
-/// The age of one feed, for evidence.
+/// The age of one feed (stated once per document or report, not per finding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedAge {
     /// `shipped` for the built-in EOL snapshot, else the file imported.
@@ -214,13 +214,13 @@ impl<'a> Ver<'a> {
     }
 }
 
-/// How one range judges a version.
+/// How one range judges a version; the bounds borrow from the range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RangeVerdict {
+enum RangeVerdict<'e> {
     /// In the range; the smallest fix above it, or the last affected bound.
     Affected {
-        fixed: Option<String>,
-        last_affected: Option<String>,
+        fixed: Option<&'e str>,
+        last_affected: Option<&'e str>,
     },
     /// Not in the range; `fixed` when a fix at or below it covers it.
     NotAffected { fixed: bool },
@@ -236,7 +236,7 @@ type Parsed<'e> = (&'e Event, Option<Ver<'e>>);
 /// two: `introduced` and `fixed`).
 const INLINE_EVENTS: usize = 4;
 
-fn eval_range(scheme: Scheme, v: &Ver<'_>, events: &[Event]) -> RangeVerdict {
+fn eval_range<'e>(scheme: Scheme, v: &Ver<'_>, events: &'e [Event]) -> RangeVerdict<'e> {
     let mut inline: [Option<Parsed<'_>>; INLINE_EVENTS] = [None; INLINE_EVENTS];
     let mut heap: Vec<Option<Parsed<'_>>> = Vec::new();
     let items: &mut [Option<Parsed<'_>>] = if events.len() <= INLINE_EVENTS {
@@ -303,7 +303,7 @@ fn eval_range(scheme: Scheme, v: &Ver<'_>, events: &[Event]) -> RangeVerdict {
                 let c = p.as_ref().and_then(|p| v.against(p));
                 matches!(c, Some(Ordering::Less)) || (!strict && matches!(c, Some(Ordering::Equal)))
             })
-            .map(|(e, _)| e.version().to_owned())
+            .map(|(e, _)| e.version())
     };
     RangeVerdict::Affected {
         fixed: above(|e| matches!(e, Event::Fixed(_)), true),
@@ -335,26 +335,50 @@ pub fn eval_entry(scheme: Scheme, v: &str, entry: &StoredAffected) -> (EntryVerd
 }
 
 fn eval_parsed(scheme: Scheme, v: &Ver<'_>, entry: &StoredAffected) -> (EntryVerdict, usize) {
-    conclude(
+    let (verdict, skipped) = conclude(
         scheme,
         v,
         &eval_ranges(scheme, v, &entry.ranges),
         &entry.versions,
-    )
+    );
+    let verdict = match verdict {
+        Judged::NotAffected => EntryVerdict::NotAffected,
+        Judged::Fixed {
+            fixed,
+            last_affected,
+        } => EntryVerdict::Fixed {
+            fixed: fixed.map(str::to_owned),
+            last_affected: last_affected.map(str::to_owned),
+        },
+        Judged::Unfixed => EntryVerdict::Unfixed,
+    };
+    (verdict, skipped)
+}
+
+/// [`EntryVerdict`] borrowing its bounds from the entry's ranges (what
+/// [`match_host`] uses, so that judging copies no strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged<'e> {
+    NotAffected,
+    Fixed {
+        fixed: Option<&'e str>,
+        last_affected: Option<&'e str>,
+    },
+    Unfixed,
 }
 
 /// What the ranges of an entry say about one installed version: all of
 /// the entry's verdict but its `versions` list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct RangesVerdict {
+struct RangesVerdict<'e> {
     skipped: usize,
-    fix: Option<String>,
-    last: Option<String>,
+    fix: Option<&'e str>,
+    last: Option<&'e str>,
     in_range_unfixed: bool,
     covered_by_fix: bool,
 }
 
-fn eval_ranges(scheme: Scheme, v: &Ver<'_>, ranges: &[Vec<Event>]) -> RangesVerdict {
+fn eval_ranges<'e>(scheme: Scheme, v: &Ver<'_>, ranges: &'e [Vec<Event>]) -> RangesVerdict<'e> {
     let mut r = RangesVerdict::default();
     for range in ranges {
         match eval_range(scheme, v, range) {
@@ -369,7 +393,7 @@ fn eval_ranges(scheme: Scheme, v: &Ver<'_>, ranges: &[Vec<Event>]) -> RangesVerd
                     if let Some(f) = f {
                         let lower = match &r.fix {
                             Some(cur) => {
-                                matches!(compare(scheme, &f, cur), Ok(Ordering::Less))
+                                matches!(compare(scheme, f, cur), Ok(Ordering::Less))
                             }
                             None => true,
                         };
@@ -389,32 +413,32 @@ fn eval_ranges(scheme: Scheme, v: &Ver<'_>, ranges: &[Vec<Event>]) -> RangesVerd
 
 /// An entry's verdict from its ranges' verdict and its `versions` list
 /// (which counts only when no range holds or covers the version).
-fn conclude(
+fn conclude<'e>(
     scheme: Scheme,
     v: &Ver<'_>,
-    r: &RangesVerdict,
+    r: &RangesVerdict<'e>,
     versions: &Arc<Vec<String>>,
-) -> (EntryVerdict, usize) {
+) -> (Judged<'e>, usize) {
     if r.fix.is_some() || r.last.is_some() {
         return (
-            EntryVerdict::Fixed {
-                fixed: r.fix.clone(),
-                last_affected: r.last.clone(),
+            Judged::Fixed {
+                fixed: r.fix,
+                last_affected: r.last,
             },
             r.skipped,
         );
     }
     if r.in_range_unfixed {
-        return (EntryVerdict::Unfixed, r.skipped);
+        return (Judged::Unfixed, r.skipped);
     }
     let listed = !r.covered_by_fix
         && versions
             .iter()
             .any(|x| Ver::parse(scheme, x).and_then(|x| v.against(&x)) == Some(Ordering::Equal));
     if listed {
-        return (EntryVerdict::Unfixed, r.skipped);
+        return (Judged::Unfixed, r.skipped);
     }
-    (EntryVerdict::NotAffected, r.skipped)
+    (Judged::NotAffected, r.skipped)
 }
 
 /// A hasher for pointer-sized keys (the memo of [`match_host`]): one
@@ -440,7 +464,7 @@ impl std::hash::Hasher for AddrHasher {
 }
 
 /// Ranges verdicts by the address of the ranges' shared allocation.
-type Memo = HashMap<usize, RangesVerdict, std::hash::BuildHasherDefault<AddrHasher>>;
+type Memo<'e> = HashMap<usize, RangesVerdict<'e>, std::hash::BuildHasherDefault<AddrHasher>>;
 
 /// What the advisories affecting one package say; borrows from the feed
 /// data and the host, so collecting it copies no strings. `advisories` and
@@ -452,8 +476,8 @@ struct Hits<'d> {
     advisories: Vec<&'d str>,
     cves: Vec<&'d str>,
     ecosystems: BTreeSet<&'d str>,
-    fixed: Option<String>,
-    last_affected: Option<String>,
+    fixed: Option<&'d str>,
+    last_affected: Option<&'d str>,
     installed: BTreeSet<&'d str>,
 }
 
@@ -496,7 +520,6 @@ pub fn match_host(
     policy: &Policy,
 ) -> MatchOutcome {
     let mut out = MatchOutcome::default();
-    let ages = ages_evidence(&data.ages, now);
     match ecosystem::target(&host.os, policy) {
         None => out.notes.push(format!(
             "no advisory ecosystem for OS {:?} version {:?}: packages not matched",
@@ -510,6 +533,10 @@ pub fn match_host(
             let mut unfixed = Hits::default();
             let mut lists: Vec<&[StoredAffected]> = Vec::new();
             let mut binaries: Vec<&str> = Vec::new();
+            // At most two findings per name, mostly none: room for one per name
+            // spares the regrowth (and copies) of a long vector.
+            out.findings
+                .reserve(rows.chunk_by(|a, b| a.0 == b.0).count());
             for group in rows.chunk_by(|a, b| a.0 == b.0) {
                 let name = group[0].0;
                 // The entries of this name in each of the host's ecosystems.
@@ -542,12 +569,12 @@ pub fn match_host(
                         let (verdict, skipped) = conclude(t.scheme, &v, ranges, &entry.versions);
                         out.skipped_ranges += skipped;
                         let hits = match &verdict {
-                            EntryVerdict::NotAffected => continue,
-                            EntryVerdict::Fixed { .. } => &mut fixed,
-                            EntryVerdict::Unfixed => &mut unfixed,
+                            Judged::NotAffected => continue,
+                            Judged::Fixed { .. } => &mut fixed,
+                            Judged::Unfixed => &mut unfixed,
                         };
                         hits.add(entry, version);
-                        if let EntryVerdict::Fixed {
+                        if let Judged::Fixed {
                             fixed: f,
                             last_affected: l,
                         } = verdict
@@ -555,7 +582,7 @@ pub fn match_host(
                             if let Some(f) = f {
                                 let higher = match &hits.fixed {
                                     Some(cur) => {
-                                        matches!(compare(t.scheme, &f, cur), Ok(Ordering::Greater))
+                                        matches!(compare(t.scheme, f, cur), Ok(Ordering::Greater))
                                     }
                                     None => true,
                                 };
@@ -585,13 +612,13 @@ pub fn match_host(
                     }
                     hits.finish();
                     out.findings.push(package_finding(
-                        host, name, t.manager, &binaries, hits, code, data, &ages,
+                        host, name, t.manager, &binaries, hits, code, data,
                     ));
                 }
             }
         }
     }
-    if let Some(f) = eol_finding(host, data, now, policy, &ages, &mut out.notes) {
+    if let Some(f) = eol_finding(host, data, now, policy, &mut out.notes) {
         out.findings.push(f);
     }
     // (code, subject) is unique per host, so an unstable sort is exact.
@@ -604,7 +631,21 @@ pub fn match_host(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A JSON string (one allocation: the copy of `s`).
+fn jstr(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+/// A JSON array of strings (one allocation for the array, one per string).
+fn jstrs<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> Value {
+    let mut v = Vec::with_capacity(items.len());
+    v.extend(items.map(jstr));
+    Value::Array(v)
+}
+
+/// A package finding. The evidence is built as a `Map` directly (no
+/// `json!` and no intermediate vectors of values): matching a host makes
+/// hundreds of these, and their allocations are most of its cost.
 fn package_finding(
     host: &HostAsset,
     name: &str,
@@ -613,23 +654,29 @@ fn package_finding(
     hits: &Hits<'_>,
     code: FindingCode,
     data: &FeedData,
-    ages: &Value,
 ) -> Finding {
-    let kev: Vec<Value> = hits
-        .cves
-        .iter()
-        .filter_map(|c| {
-            data.kev
-                .get(*c)
-                .map(|k| json!({"cve": c, "date_added": k.date_added, "ransomware": k.ransomware}))
-        })
-        .collect();
+    let mut kev = Vec::new();
+    for c in &hits.cves {
+        if let Some(k) = data.kev.get(*c) {
+            let mut m = Map::new();
+            m.insert("cve".to_owned(), jstr(c));
+            m.insert("date_added".to_owned(), jstr(&k.date_added));
+            m.insert("ransomware".to_owned(), jstr(&k.ransomware));
+            kev.push(Value::Object(m));
+        }
+    }
     let epss = hits
         .cves
         .iter()
         .filter_map(|c| data.epss.get(*c).map(|e| (c, e)))
         .max_by(|a, b| a.1.epss.partial_cmp(&b.1.epss).unwrap_or(Ordering::Equal))
-        .map(|(c, e)| json!({"cve": c, "score": e.epss, "percentile": e.percentile}));
+        .map_or(Value::Null, |(c, e)| {
+            let mut m = Map::new();
+            m.insert("cve".to_owned(), jstr(c));
+            m.insert("score".to_owned(), Value::from(e.epss));
+            m.insert("percentile".to_owned(), Value::from(e.percentile));
+            Value::Object(m)
+        });
     let in_kev = !kev.is_empty();
     let severity = match (&code, in_kev) {
         (FindingCode::PatchPackageVulnerable, true) => Severity::Critical,
@@ -637,47 +684,55 @@ fn package_finding(
         (_, true) => Severity::High,
         (_, false) => Severity::Low,
     };
-    let installed: Vec<&str> = hits.installed.iter().copied().collect();
-    let mut evidence = json!({
-        "package": name,
-        "manager": manager,
-        "installed_version": installed.first(),
-        "advisories": hits.advisories,
-        "cves": hits.cves,
-        "ecosystems": hits.ecosystems,
-        "kev": {"listed": in_kev, "entries": kev},
-        "epss": epss,
-        "feed_age": ages,
-    });
-    if installed.len() > 1 {
-        evidence["installed_versions"] = json!(installed);
+    let first_installed = hits.installed.first().copied();
+    let mut evidence = Map::new();
+    evidence.insert("package".to_owned(), jstr(name));
+    evidence.insert("manager".to_owned(), jstr(manager));
+    evidence.insert(
+        "installed_version".to_owned(),
+        first_installed.map_or(Value::Null, jstr),
+    );
+    evidence.insert(
+        "advisories".to_owned(),
+        jstrs(hits.advisories.iter().copied()),
+    );
+    evidence.insert("cves".to_owned(), jstrs(hits.cves.iter().copied()));
+    evidence.insert(
+        "ecosystems".to_owned(),
+        jstrs(hits.ecosystems.iter().copied()),
+    );
+    let mut kev_obj = Map::new();
+    kev_obj.insert("listed".to_owned(), Value::Bool(in_kev));
+    kev_obj.insert("entries".to_owned(), Value::Array(kev));
+    evidence.insert("kev".to_owned(), Value::Object(kev_obj));
+    evidence.insert("epss".to_owned(), epss);
+    if hits.installed.len() > 1 {
+        evidence.insert(
+            "installed_versions".to_owned(),
+            jstrs(hits.installed.iter().copied()),
+        );
     }
     if binaries.len() > 1 || binaries.iter().any(|b| *b != name) {
-        evidence["binaries"] = json!(binaries);
+        evidence.insert("binaries".to_owned(), jstrs(binaries.iter().copied()));
     }
     if code == FindingCode::PatchPackageVulnerable {
-        evidence["fixed_version"] = json!(hits.fixed);
-        if hits.last_affected.is_some() {
-            evidence["last_affected"] = json!(hits.last_affected);
+        evidence.insert(
+            "fixed_version".to_owned(),
+            hits.fixed.map_or(Value::Null, jstr),
+        );
+        if let Some(l) = hits.last_affected {
+            evidence.insert("last_affected".to_owned(), jstr(l));
         }
     }
+    let installed = first_installed.unwrap_or("");
     let title = match (&code, &hits.fixed) {
         (FindingCode::PatchPackageVulnerable, Some(fix)) => {
-            format!(
-                "{name} {} is vulnerable; fixed in {fix}",
-                installed.first().copied().unwrap_or("")
-            )
+            format!("{name} {installed} is vulnerable; fixed in {fix}")
         }
         (FindingCode::PatchPackageVulnerable, None) => {
-            format!(
-                "{name} {} is vulnerable; a fix exists",
-                installed.first().copied().unwrap_or("")
-            )
+            format!("{name} {installed} is vulnerable; a fix exists")
         }
-        _ => format!(
-            "{name} {} is vulnerable; no fix published",
-            installed.first().copied().unwrap_or("")
-        ),
+        _ => format!("{name} {installed} is vulnerable; no fix published"),
     };
     Finding {
         // As `Finding::new` does (every `patch.*` code has its category).
@@ -686,7 +741,7 @@ fn package_finding(
         severity,
         asset: host.id.clone(),
         title,
-        evidence,
+        evidence: Value::Object(evidence),
         subject: name.to_owned(),
         collector: MATCH_COLLECTOR.to_owned(),
     }
@@ -697,7 +752,6 @@ fn eol_finding(
     data: &FeedData,
     now: OffsetDateTime,
     policy: &Policy,
-    ages: &Value,
     notes: &mut Vec<String>,
 ) -> Option<Finding> {
     let release = ecosystem::release_of(&host.os)?;
@@ -728,7 +782,6 @@ fn eol_finding(
         "extended_kind": r.extended_kind.map(|k| k.as_str()),
         "policy": {"ubuntu_pro": policy.ubuntu_pro, "windows_esu": policy.windows_esu},
         "sources": r.sources,
-        "feed_age": ages,
     });
     let mut f = Finding::new(code, host.id.clone(), evidence);
     f.title = if f.code == FindingCode::PatchOsEol {
@@ -747,7 +800,8 @@ fn eol_finding(
     Some(f)
 }
 
-/// `{kind: {source, imported_at, feed_date, age_days}}` for evidence.
+/// `{kind: {source, imported_at, feed_date, age_days}}`: the `feeds` of a
+/// `match` document (once per document; findings do not repeat it).
 pub fn ages_evidence(ages: &BTreeMap<String, FeedAge>, now: OffsetDateTime) -> Value {
     let now_ms = crate::clock::to_ms(now);
     let mut m = serde_json::Map::new();
@@ -899,6 +953,31 @@ mod tests {
         assert_eq!(f.evidence["binaries"], json!(["libssl3", "openssl"]));
         assert_eq!(f.evidence["advisories"], json!(["DSA-9000-1"]));
         assert_eq!(f.evidence["cves"], json!(["CVE-2025-0001"]));
+        assert_eq!(f.evidence["kev"], json!({"listed": false, "entries": []}));
+        assert_eq!(f.evidence["epss"], Value::Null);
+        // Complete, and without the feeds' ages (stated once per document).
+        let keys: Vec<&str> = f
+            .evidence
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "advisories",
+                "binaries",
+                "cves",
+                "ecosystems",
+                "epss",
+                "fixed_version",
+                "installed_version",
+                "kev",
+                "manager",
+                "package"
+            ]
+        );
         // An advisory keyed on the binary name does not match a source-keyed distro.
         let mut d = FeedData::default();
         add_record(
