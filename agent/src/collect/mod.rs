@@ -76,21 +76,25 @@ pub trait Collector: Send + Sync {
     }
 }
 
-/// The reason given for a configured collector this build lacks.
+/// The reason [`Unavailable`] gives.
+#[cfg(test)]
 pub const NOT_AVAILABLE: &str = "collector not available in this build";
 
-/// Stands in for a collector that is configured but not built yet: it
-/// always fails with [`NOT_AVAILABLE`], so the report says so.
+/// A test double: a collector that can never run (it always fails with
+/// [`NOT_AVAILABLE`]), for the round and scheduler tests.
+#[cfg(test)]
 pub struct Unavailable {
     name: &'static str,
 }
 
+#[cfg(test)]
 impl Unavailable {
     pub fn new(name: &'static str) -> Self {
         Unavailable { name }
     }
 }
 
+#[cfg(test)]
 impl Collector for Unavailable {
     fn name(&self) -> &'static str {
         self.name
