@@ -460,29 +460,9 @@ mod tests {
         )) {
             return;
         }
-        live::require("openssl", "openssl");
         let port = live::free_tcp_port();
         let certs = live::temp_dir("vsftpd-cert");
-        let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status();
-        assert!(made.is_ok_and(|s| s.success()), "openssl req");
+        let (cert, key) = live::self_signed_cert(&certs);
         let extra = format!(
             "anonymous_enable=NO\nlocal_enable=YES\nssl_enable=YES\nrsa_cert_file={}\nrsa_private_key_file={}",
             cert.display(),

@@ -769,6 +769,25 @@ pub(crate) mod testutil {
             })
         }
 
+        /// A self-signed RSA certificate for `localhost` made by the real
+        /// `openssl req` in `dir`; returns (certificate, key) paths.
+        pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+            require("openssl", "openssl");
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            let made = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=localhost", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(std::process::Stdio::null())
+                .status();
+            assert!(made.is_ok_and(|s| s.success()), "openssl req");
+            (cert, key)
+        }
+
         /// A fresh directory for one daemon.
         pub fn temp_dir(name: &str) -> PathBuf {
             static N: AtomicU32 = AtomicU32::new(0);

@@ -403,30 +403,10 @@ mod tests {
     fn xrdp(port: u16, layer: &str) -> super::super::testutil::live::Daemon {
         use super::super::testutil::live;
         live::require("/usr/sbin/xrdp", "xrdp");
-        live::require("openssl", "openssl");
         // xrdp insists on its socket directory (in the test's private /run).
         std::fs::create_dir_all("/run/xrdp/sockdir").expect("create /run/xrdp/sockdir");
         let dir = live::temp_dir("xrdp");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status();
-        assert!(made.is_ok_and(|s| s.success()), "openssl req");
+        let (cert, key) = live::self_signed_cert(&dir);
         let ini = format!(
             "[Globals]\nini_version=1\nfork=false\nport=tcp://127.0.0.1:{port}\n\
              security_layer={layer}\ncrypt_level=high\ncertificate={}\nkey_file={}\n\
