@@ -3,13 +3,17 @@
 //! `trustwatch_reports_stored_total`, `trustwatch_reports_duplicate_total`,
 //! `trustwatch_reports_rejected_total{reason}` and
 //! `trustwatch_http_requests_total{route,status}` (route = matched path
-//! template, or `unmatched`). Counters only grow; they start at zero with
-//! the process.
+//! template, or `unmatched`), and the feed cache's
+//! (`crate::store::feedcache`) `trustwatch_feed_cache_{hits,misses,resets}_total`
+//! counters and `trustwatch_feed_cache_{keys,entries}` gauges. Counters
+//! only grow; they start at zero with the process.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+use crate::store::feedcache::CacheStats;
 
 /// The server's counters.
 #[derive(Debug, Default)]
@@ -100,6 +104,41 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The feed cache's counters and gauges, in the same text format.
+pub fn render_feed_cache(s: &CacheStats) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "hits_total",
+            "counter",
+            "Advisory lists served from memory.",
+            s.hits as usize,
+        ),
+        (
+            "misses_total",
+            "counter",
+            "Advisory lists read from the database.",
+            s.misses as usize,
+        ),
+        (
+            "resets_total",
+            "counter",
+            "Times the feed cache was emptied (feeds changed, or full).",
+            s.resets as usize,
+        ),
+        ("keys", "gauge", "(ecosystem, package) lists held.", s.keys),
+        ("entries", "gauge", "Advisory entries held.", s.entries),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP trustwatch_feed_cache_{name} {help}\n\
+             # TYPE trustwatch_feed_cache_{name} {kind}\n\
+             trustwatch_feed_cache_{name} {value}"
+        );
+    }
+    out
 }
 
 #[cfg(test)]

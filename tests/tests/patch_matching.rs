@@ -428,5 +428,35 @@ async fn reports_are_matched_at_ingest_and_rematched_when_a_feed_arrives() {
         1,
         "no new report was sent"
     );
+
+    // The server keeps advisory lists in memory between reports (the first
+    // report cached bar's, then empty): the import, made by another process,
+    // must retire them, or this report of the same inventory would resolve
+    // the finding the re-match raised.
+    agent.once().await.assert_ok("second once");
+    let reports = c.get_ok("/api/v1/orgs/RX1/reports", &key).await;
+    assert_eq!(reports["items"].as_array().unwrap().len(), 2);
+    let v = c.get_ok("/api/v1/orgs/RX1/findings?limit=1000", &key).await;
+    let after = open(&v);
+    assert!(
+        after.contains(&("patch.package.vulnerable".into(), "bar".into())),
+        "the second report lost bar: {after:?}"
+    );
+    assert_eq!(after.len(), got.len() + 1, "{after:?} against {got:?}");
+    // The first report filled the cache, the import retired it (read anew
+    // by the second report), and a third report is served from memory.
+    assert_eq!(c.metric("trustwatch_feed_cache_resets_total").await, 2);
+    assert_eq!(c.metric("trustwatch_feed_cache_hits_total").await, 0);
+    let misses = c.metric("trustwatch_feed_cache_misses_total").await;
+    assert!(misses > 0);
+    agent.once().await.assert_ok("third once");
+    let v = c.get_ok("/api/v1/orgs/RX1/findings?limit=1000", &key).await;
+    assert_eq!(open(&v), after);
+    assert_eq!(
+        c.metric("trustwatch_feed_cache_hits_total").await,
+        misses / 2
+    );
+    assert_eq!(c.metric("trustwatch_feed_cache_misses_total").await, misses);
+    assert_eq!(c.metric("trustwatch_feed_cache_resets_total").await, 2);
     srv.assert_no_panic();
 }

@@ -184,12 +184,16 @@ async fn healthz(State(st): State<AppState>) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    let mut text = st.metrics.render();
+    text.push_str(&crate::metrics::render_feed_cache(
+        &st.store.feed_cache().stats(),
+    ));
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        text,
     )
         .into_response()
 }

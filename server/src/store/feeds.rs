@@ -15,11 +15,14 @@ use serde_json::Value;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use trustwatch_common::host::HostAsset;
 
+use super::feedcache::{FeedCache, Generation};
 use super::{Store, StoreError};
 use crate::vuln::eol::{self, EolDocument, EolError, EolRelease, ExtendedKind};
 use crate::vuln::epss::Score;
 use crate::vuln::kev::{parse_date, KevEntry};
-use crate::vuln::matcher::{self, EpssInfo, FeedAge, FeedData, KevInfo, StoredAffected};
+use crate::vuln::matcher::{
+    self, Cve, EntryList, EpssInfo, FeedAge, FeedData, KevInfo, StoredAffected,
+};
 use crate::vuln::{Advisory, Event, FeedKind, Policy};
 
 /// Rows per multi-row statement (well under SQLite's parameter limit).
@@ -293,25 +296,96 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-/// Loads what the matcher needs for `hosts`.
+/// The (ecosystem, package) keys whose advisories `hosts` need, by ecosystem.
+pub type Keys = BTreeMap<String, BTreeSet<String>>;
+
+fn lookup_keys(hosts: &[&HostAsset], policy: &Policy) -> Keys {
+    /// Adds one ecosystem's names (sorted, distinct): a bulk build when
+    /// the set is new (the usual single host), else inserts.
+    fn flush(by_eco: &mut Keys, eco: String, names: Vec<String>) {
+        let set = by_eco.entry(eco).or_default();
+        if set.is_empty() {
+            *set = names.into_iter().collect();
+        } else {
+            set.extend(names);
+        }
+    }
+    let mut by_eco = Keys::new();
+    for h in hosts {
+        let mut current: Option<(String, Vec<String>)> = None;
+        matcher::add_lookups(h, policy, |eco, name| match &mut current {
+            Some((e, names)) if e == eco => names.push(name.to_owned()),
+            _ => {
+                if let Some((e, names)) = current.take() {
+                    flush(&mut by_eco, e, names);
+                }
+                current = Some((eco.to_owned(), vec![name.to_owned()]));
+            }
+        });
+        if let Some((e, names)) = current {
+            flush(&mut by_eco, e, names);
+        }
+    }
+    by_eco
+}
+
+/// Loads what the matcher needs for `hosts`, every advisory entry read
+/// from the database.
 pub async fn load_feed_data(
     conn: &mut SqliteConnection,
     hosts: &[&HostAsset],
     policy: &Policy,
 ) -> Result<FeedData, StoreError> {
-    let mut data = FeedData::default();
-    let mut by_eco: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for h in hosts {
-        for (eco, name) in matcher::lookups(h, policy) {
-            by_eco.entry(eco).or_default().insert(name);
-        }
+    let lists = load_entries(conn, &lookup_keys(hosts, policy)).await?;
+    complete(conn, hosts, lists, None).await
+}
+
+/// [`load_feed_data`], taking the entry lists it can from `cache` and
+/// keeping there those it reads (see [`FeedCache`] for why that is exact).
+pub async fn load_feed_data_cached(
+    conn: &mut SqliteConnection,
+    hosts: &[&HostAsset],
+    policy: &Policy,
+    cache: &FeedCache,
+) -> Result<FeedData, StoreError> {
+    // Read before the lists, so that no list is older than its label.
+    let generation = Generation::read(conn).await?;
+    let (mut lists, missing) = cache.lookup(&generation, lookup_keys(hosts, policy));
+    if !missing.is_empty() {
+        let loaded = load_entries(conn, &missing).await?;
+        cache.keep(&generation, &loaded);
+        lists.extend(loaded);
     }
-    let mut cve_lists: HashMap<String, Arc<Vec<String>>> = HashMap::new();
-    // Entries with the same ranges or versions text share one parsed copy
-    // (the matcher judges shared ranges once).
-    let mut range_lists: HashMap<String, Arc<Vec<Vec<Event>>>> = HashMap::new();
-    let mut version_lists: HashMap<String, Arc<Vec<String>>> = HashMap::new();
-    for (eco, names) in &by_eco {
+    complete(conn, hosts, lists, Some((cache, &generation))).await
+}
+
+/// One advisory entry as read, before its CVEs are joined with KEV/EPSS.
+struct RawEntry {
+    key: (String, String),
+    advisory_id: String,
+    withdrawn: bool,
+    /// Index into the advisories' CVE lists.
+    cves: usize,
+    ecosystem_raw: Arc<str>,
+    ranges: Arc<[Vec<Event>]>,
+    versions: Arc<[String]>,
+}
+
+/// The advisory entries of `keys`, each list in advisory order, KEV and
+/// EPSS joined into their CVEs; a key without advisories gets an empty list.
+/// Entries with the same ranges, versions or ecosystem text share one
+/// parsed copy (the matcher judges shared ranges once).
+pub async fn load_entries(
+    conn: &mut SqliteConnection,
+    keys: &Keys,
+) -> Result<HashMap<(String, String), EntryList>, StoreError> {
+    let mut raw: Vec<RawEntry> = Vec::new();
+    let mut cve_ids: Vec<Vec<String>> = Vec::new();
+    let mut cve_index: HashMap<String, usize> = HashMap::new();
+    let mut range_lists: HashMap<String, Arc<[Vec<Event>]>> = HashMap::new();
+    let mut version_lists: HashMap<String, Arc<[String]>> = HashMap::new();
+    let mut eco_texts: HashMap<String, Arc<str>> = HashMap::new();
+    for (eco, names) in keys {
         let names: Vec<&String> = names.iter().collect();
         for chunk in names.chunks(IN_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -334,7 +408,7 @@ pub async fn load_feed_data(
                     None => {
                         let r: Vec<Vec<Event>> = serde_json::from_str(text)
                             .map_err(|e| corrupt(&format!("ranges of {id}"), e))?;
-                        let r = Arc::new(r);
+                        let r: Arc<[Vec<Event>]> = r.into();
                         range_lists.insert(text.to_owned(), r.clone());
                         r
                     }
@@ -345,41 +419,86 @@ pub async fn load_feed_data(
                     None => {
                         let v: Vec<String> = serde_json::from_str(text)
                             .map_err(|e| corrupt(&format!("versions of {id}"), e))?;
-                        let v = Arc::new(v);
+                        let v: Arc<[String]> = v.into();
                         version_lists.insert(text.to_owned(), v.clone());
                         v
                     }
                 };
-                let cves = match cve_lists.get(&id) {
-                    Some(c) => c.clone(),
+                let text: &str = row.try_get("ecosystem_raw")?;
+                let ecosystem_raw = match eco_texts.get(text) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let e: Arc<str> = text.into();
+                        eco_texts.insert(text.to_owned(), e.clone());
+                        e
+                    }
+                };
+                let cves = match cve_index.get(&id) {
+                    Some(&i) => i,
                     None => {
                         let c: Vec<String> = serde_json::from_str(row.try_get("cves")?)
                             .map_err(|e| corrupt(&format!("cves of {id}"), e))?;
-                        let c = Arc::new(c);
-                        cve_lists.insert(id.clone(), c.clone());
-                        c
+                        cve_ids.push(c);
+                        cve_index.insert(id.clone(), cve_ids.len() - 1);
+                        cve_ids.len() - 1
                     }
                 };
                 let withdrawn: Option<i64> = row.try_get("withdrawn")?;
-                let package: String = row.try_get("package")?;
-                data.affected
-                    .entry((eco.clone(), package))
-                    .or_default()
-                    .push(StoredAffected {
-                        advisory_id: id,
-                        withdrawn: withdrawn.is_some(),
-                        cves,
-                        ecosystem_raw: row.try_get("ecosystem_raw")?,
-                        ranges,
-                        versions,
-                    });
+                raw.push(RawEntry {
+                    key: (eco.clone(), row.try_get("package")?),
+                    advisory_id: id,
+                    withdrawn: withdrawn.is_some(),
+                    cves,
+                    ecosystem_raw,
+                    ranges,
+                    versions,
+                });
             }
         }
     }
-    let cves: BTreeSet<&str> = cve_lists
-        .values()
-        .flat_map(|c| c.iter().map(String::as_str))
+    let (kev, epss) = load_enrichment(conn, &cve_ids).await?;
+    let joined: Vec<Arc<[Cve]>> = cve_ids
+        .into_iter()
+        .map(|ids| {
+            ids.into_iter()
+                .map(|id| Cve {
+                    kev: kev.get(&id).cloned(),
+                    epss: epss.get(&id).copied(),
+                    id,
+                })
+                .collect()
+        })
         .collect();
+    let mut lists: HashMap<(String, String), Vec<StoredAffected>> = HashMap::new();
+    for r in raw {
+        lists.entry(r.key).or_default().push(StoredAffected {
+            advisory_id: r.advisory_id,
+            withdrawn: r.withdrawn,
+            cves: joined[r.cves].clone(),
+            ecosystem_raw: r.ecosystem_raw,
+            ranges: r.ranges,
+            versions: r.versions,
+        });
+    }
+    let mut out: HashMap<(String, String), EntryList> = HashMap::new();
+    for (eco, names) in keys {
+        for name in names {
+            let key = (eco.clone(), name.clone());
+            let list = lists.remove(&key).unwrap_or_default();
+            out.insert(key, list.into());
+        }
+    }
+    Ok(out)
+}
+
+/// KEV entries and EPSS scores of the CVEs in `cve_lists`.
+async fn load_enrichment(
+    conn: &mut SqliteConnection,
+    cve_lists: &[Vec<String>],
+) -> Result<(HashMap<String, KevInfo>, HashMap<String, EpssInfo>), StoreError> {
+    let mut kev = HashMap::new();
+    let mut epss = HashMap::new();
+    let cves: BTreeSet<&str> = cve_lists.iter().flatten().map(String::as_str).collect();
     let cves: Vec<&str> = cves.into_iter().collect();
     for chunk in cves.chunks(IN_CHUNK) {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -391,7 +510,7 @@ pub async fn load_feed_data(
         }
         q.push(")");
         for row in q.build().fetch_all(&mut *conn).await? {
-            data.kev.insert(
+            kev.insert(
                 row.try_get("cve")?,
                 KevInfo {
                     date_added: row.try_get("date_added")?,
@@ -407,7 +526,7 @@ pub async fn load_feed_data(
         }
         q.push(")");
         for row in q.build().fetch_all(&mut *conn).await? {
-            data.epss.insert(
+            epss.insert(
                 row.try_get("cve")?,
                 EpssInfo {
                     epss: row.try_get("score")?,
@@ -416,49 +535,94 @@ pub async fn load_feed_data(
             );
         }
     }
+    Ok((kev, epss))
+}
+
+/// [`FeedData`] from entry lists: the non-empty lists, the end-of-life
+/// dates of the hosts' systems and the feed ages.
+async fn complete(
+    conn: &mut SqliteConnection,
+    hosts: &[&HostAsset],
+    lists: HashMap<(String, String), EntryList>,
+    cached: Option<(&FeedCache, &Generation)>,
+) -> Result<FeedData, StoreError> {
+    let mut data = FeedData {
+        affected: lists.into_iter().filter(|(_, l)| !l.is_empty()).collect(),
+        ..FeedData::default()
+    };
     let oses: BTreeSet<&str> = hosts.iter().map(|h| h.os.id.as_str()).collect();
     for os in oses {
-        let rows = sqlx::query(
-            "SELECT os, release, label, release_date, standard_end, extended_end, \
-             extended_kind, sources FROM eol_releases WHERE os = $1",
-        )
-        .bind(os)
-        .fetch_all(&mut *conn)
-        .await?;
-        if rows.is_empty() {
-            for r in shipped_eol()?.entries.iter().filter(|r| r.os == os) {
-                data.eol
-                    .insert((r.os.clone(), r.release.clone()), r.clone());
-            }
-            continue;
-        }
-        for row in rows {
-            let date = |col: &str| -> Result<Option<time::Date>, StoreError> {
-                let v: Option<String> = row.try_get(col)?;
-                match v {
-                    None => Ok(None),
-                    Some(s) => parse_date(&s)
-                        .map(Some)
-                        .ok_or_else(|| corrupt(&format!("eol_releases.{col}"), &s)),
+        let releases = match cached.and_then(|(c, g)| c.eol(g, os)) {
+            Some(r) => r,
+            None => {
+                let r: Arc<[EolRelease]> = load_eol(conn, os).await?.into();
+                if let Some((c, g)) = cached {
+                    c.keep_eol(g, os, &r);
                 }
-            };
-            let kind: Option<String> = row.try_get("extended_kind")?;
-            let r = EolRelease {
-                os: row.try_get("os")?,
-                release: row.try_get("release")?,
-                label: row.try_get("label")?,
-                release_date: date("release_date")?,
-                standard_end: date("standard_end")?,
-                extended_end: date("extended_end")?,
-                extended_kind: kind.as_deref().and_then(ExtendedKind::parse),
-                sources: serde_json::from_str(row.try_get("sources")?)
-                    .map_err(|e| corrupt("eol_releases.sources", e))?,
-            };
-            data.eol.insert((r.os.clone(), r.release.clone()), r);
+                r
+            }
+        };
+        for r in releases.iter() {
+            data.eol
+                .insert((r.os.clone(), r.release.clone()), r.clone());
         }
     }
-    data.ages = feed_ages(conn).await?;
+    data.ages = match cached.and_then(|(c, g)| c.ages(g)) {
+        Some(a) => a,
+        None => {
+            let a = feed_ages(conn).await?;
+            if let Some((c, g)) = cached {
+                c.keep_ages(g, &a);
+            }
+            a
+        }
+    };
     Ok(data)
+}
+
+/// The end-of-life releases of `os`: those of its last imported file, else
+/// the shipped snapshot's.
+async fn load_eol(conn: &mut SqliteConnection, os: &str) -> Result<Vec<EolRelease>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT os, release, label, release_date, standard_end, extended_end, \
+         extended_kind, sources FROM eol_releases WHERE os = $1",
+    )
+    .bind(os)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(shipped_eol()?
+            .entries
+            .iter()
+            .filter(|r| r.os == os)
+            .cloned()
+            .collect());
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let date = |col: &str| -> Result<Option<time::Date>, StoreError> {
+            let v: Option<String> = row.try_get(col)?;
+            match v {
+                None => Ok(None),
+                Some(s) => parse_date(&s)
+                    .map(Some)
+                    .ok_or_else(|| corrupt(&format!("eol_releases.{col}"), &s)),
+            }
+        };
+        let kind: Option<String> = row.try_get("extended_kind")?;
+        out.push(EolRelease {
+            os: row.try_get("os")?,
+            release: row.try_get("release")?,
+            label: row.try_get("label")?,
+            release_date: date("release_date")?,
+            standard_end: date("standard_end")?,
+            extended_end: date("extended_end")?,
+            extended_kind: kind.as_deref().and_then(ExtendedKind::parse),
+            sources: serde_json::from_str(row.try_get("sources")?)
+                .map_err(|e| corrupt("eol_releases.sources", e))?,
+        });
+    }
+    Ok(out)
 }
 
 /// The latest import of each kind; the shipped snapshot for EOL when no

@@ -326,7 +326,16 @@ impl Store {
                 if last_seen.is_some_and(|s| s > t) {
                     continue;
                 }
-                super::matched::match_and_store(&mut tx, rec.org, host, &agent_id, t, ctx).await?;
+                super::matched::match_and_store(
+                    &mut tx,
+                    self.feed_cache(),
+                    rec.org,
+                    host,
+                    &agent_id,
+                    t,
+                    ctx,
+                )
+                .await?;
             }
         }
 

@@ -19,7 +19,8 @@ use trustwatch_common::host::HostAsset;
 use trustwatch_common::report::Asset;
 use trustwatch_common::{AssetKind, Finding};
 
-use super::feeds::load_feed_data;
+use super::feedcache::FeedCache;
+use super::feeds::load_feed_data_cached;
 use super::ingest::{upsert_finding, FindingKey, FindingRow, MatchContext};
 use super::{Store, StoreError};
 use crate::vuln::matcher::match_host;
@@ -45,13 +46,14 @@ fn row_of(f: &Finding) -> FindingRow {
 /// Returns how many findings are open for it after.
 pub async fn match_and_store(
     conn: &mut SqliteConnection,
+    cache: &FeedCache,
     org: &str,
     host: &HostAsset,
     agent_id: &str,
     t: i64,
     ctx: &MatchContext,
 ) -> Result<usize, StoreError> {
-    let data = load_feed_data(conn, &[host], &ctx.policy).await?;
+    let data = load_feed_data_cached(conn, &[host], &ctx.policy, cache).await?;
     let outcome = match_host(host, &data, ctx.now, &ctx.policy);
     let rows: Vec<FindingRow> = outcome.findings.iter().map(row_of).collect();
     for r in &rows {
@@ -137,8 +139,16 @@ impl Store {
                 .bind(&host.id)
                 .execute(&mut *tx)
                 .await?;
-            summary.findings +=
-                match_and_store(&mut tx, &org, &host, &agent_id, last_seen, ctx).await?;
+            summary.findings += match_and_store(
+                &mut tx,
+                self.feed_cache(),
+                &org,
+                &host,
+                &agent_id,
+                last_seen,
+                ctx,
+            )
+            .await?;
             super::scores::mark_dirty(&mut tx, &org).await?;
             tx.commit().await?;
             summary.hosts += 1;

@@ -41,6 +41,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub mod admin;
+pub mod feedcache;
 pub mod feeds;
 pub mod ingest;
 pub mod matched;
@@ -85,10 +86,12 @@ pub enum StoreError {
     AgentNotFound(String),
 }
 
-/// A handle on the database (cheap to clone).
+/// A handle on the database (cheap to clone); its clones share one feed
+/// cache.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    feed_cache: std::sync::Arc<feedcache::FeedCache>,
 }
 
 impl Store {
@@ -133,7 +136,15 @@ impl Store {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            feed_cache: Default::default(),
+        })
+    }
+
+    /// The advisory entry lists kept between reports.
+    pub fn feed_cache(&self) -> &feedcache::FeedCache {
+        &self.feed_cache
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -45,14 +45,37 @@ use super::{Event, Policy, MATCH_COLLECTOR};
 /// content the same allocation, and [`match_host`] judges the ranges of one
 /// allocation once per installed version (most entries of a package share
 /// their ranges with others: the fix of one update closes many CVEs).
+/// They are slices behind the `Arc` so that their length sits in the entry
+/// itself: judging an entry whose `versions` list is empty (nearly all)
+/// reads no other memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredAffected {
     pub advisory_id: String,
     pub withdrawn: bool,
-    pub cves: Arc<Vec<String>>,
-    pub ecosystem_raw: String,
-    pub ranges: Arc<Vec<Vec<Event>>>,
-    pub versions: Arc<Vec<String>>,
+    pub cves: Arc<[Cve]>,
+    pub ecosystem_raw: Arc<str>,
+    pub ranges: Arc<[Vec<Event>]>,
+    pub versions: Arc<[String]>,
+}
+
+/// A CVE an advisory names, with what KEV and EPSS say of it: joined when
+/// the entries are loaded, so that matching looks nothing up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cve {
+    pub id: String,
+    pub kev: Option<KevInfo>,
+    pub epss: Option<EpssInfo>,
+}
+
+impl Cve {
+    /// A CVE that neither KEV nor EPSS lists.
+    pub fn plain(id: impl Into<String>) -> Self {
+        Cve {
+            id: id.into(),
+            kev: None,
+            epss: None,
+        }
+    }
 }
 
 /// A KEV entry, as evidence.
@@ -81,13 +104,17 @@ pub struct FeedAge {
     pub feed_date: Option<i64>,
 }
 
+/// The advisory entries of one (ecosystem key, package name), in advisory
+/// order; shared between hosts (and kept between reports by the store's
+/// feed cache), so handing them to a match copies nothing.
+pub type EntryList = Arc<[StoredAffected]>;
+
 /// Everything the matcher needs about the feeds, for one or more hosts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FeedData {
-    /// Advisory entries by (ecosystem key, package name).
-    pub affected: HashMap<(String, String), Vec<StoredAffected>>,
-    pub kev: HashMap<String, KevInfo>,
-    pub epss: HashMap<String, EpssInfo>,
+    /// Advisory entries by (ecosystem key, package name), KEV and EPSS
+    /// joined into their CVEs.
+    pub affected: HashMap<(String, String), EntryList>,
     /// End-of-life dates by (os, release).
     pub eol: HashMap<(String, String), EolRelease>,
     /// By feed kind (`osv`, `kev`, `epss`, `eol`); a kind never imported is absent.
@@ -105,27 +132,10 @@ pub struct MatchOutcome {
     pub notes: Vec<String>,
 }
 
-/// The installed packages of a host grouped as the vendor keys them:
-/// (name as matched) → (installed versions → binary package names).
-pub type Groups<'h> = BTreeMap<&'h str, BTreeMap<&'h str, BTreeSet<&'h str>>>;
-
-/// Groups a host's packages by the name its vendor's advisories use.
-pub fn group_packages<'h>(host: &'h HostAsset, manager: &str, key: NameKey) -> Groups<'h> {
-    let mut groups: Groups<'h> = BTreeMap::new();
-    for (name, version, binary) in package_rows(host, manager, key) {
-        groups
-            .entry(name)
-            .or_default()
-            .entry(version)
-            .or_default()
-            .insert(binary);
-    }
-    groups
-}
-
-/// The same grouping as [`group_packages`], flat: `(name as matched,
-/// installed version, binary name)`, sorted and without duplicates, so
-/// that each group is a run of rows (one allocation instead of a tree).
+/// A host's packages as its vendor's advisories key them: `(name as
+/// matched, installed version, binary name)`, sorted and without
+/// duplicates, so that each name is a run of rows (one allocation instead
+/// of a tree).
 fn package_rows<'h>(
     host: &'h HostAsset,
     manager: &str,
@@ -156,14 +166,29 @@ fn package_rows<'h>(
 
 /// The (ecosystem, package) keys whose advisories a host needs.
 pub fn lookups(host: &HostAsset, policy: &Policy) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    add_lookups(host, policy, |eco, name| {
+        out.push((eco.to_owned(), name.to_owned()));
+    });
+    out
+}
+
+/// Calls `add(ecosystem, package)` for each key of [`lookups`], without
+/// building them.
+pub fn add_lookups(host: &HostAsset, policy: &Policy, mut add: impl FnMut(&str, &str)) {
     let Some(t) = ecosystem::target(&host.os, policy) else {
-        return Vec::new();
+        return;
     };
-    let groups = group_packages(host, t.manager, t.name_key);
-    t.ecosystems
-        .iter()
-        .flat_map(|e| groups.keys().map(move |n| (e.clone(), (*n).to_owned())))
-        .collect()
+    let rows = package_rows(host, t.manager, t.name_key);
+    for eco in &t.ecosystems {
+        let mut last = None;
+        for r in &rows {
+            if last != Some(r.0) {
+                add(eco, r.0);
+                last = Some(r.0);
+            }
+        }
+    }
 }
 
 /// A version parsed once under its distribution's scheme, so that a range
@@ -417,7 +442,7 @@ fn conclude<'e>(
     scheme: Scheme,
     v: &Ver<'_>,
     r: &RangesVerdict<'e>,
-    versions: &Arc<Vec<String>>,
+    versions: &[String],
 ) -> (Judged<'e>, usize) {
     if r.fix.is_some() || r.last.is_some() {
         return (
@@ -474,7 +499,7 @@ type Memo<'e> = HashMap<usize, RangesVerdict<'e>, std::hash::BuildHasherDefault<
 #[derive(Default)]
 struct Hits<'d> {
     advisories: Vec<&'d str>,
-    cves: Vec<&'d str>,
+    cves: Vec<&'d Cve>,
     ecosystems: BTreeSet<&'d str>,
     fixed: Option<&'d str>,
     last_affected: Option<&'d str>,
@@ -485,9 +510,9 @@ impl<'d> Hits<'d> {
     /// Records an affecting entry for the installed `version`.
     fn add(&mut self, entry: &'d StoredAffected, version: &'d str) {
         self.advisories.push(&entry.advisory_id);
-        self.cves.extend(entry.cves.iter().map(String::as_str));
+        self.cves.extend(entry.cves.iter());
         // Consecutive entries mostly share these: skip the set lookups then.
-        if self.ecosystems.last() != Some(&entry.ecosystem_raw.as_str()) {
+        if self.ecosystems.last() != Some(&&*entry.ecosystem_raw) {
             self.ecosystems.insert(&entry.ecosystem_raw);
         }
         if self.installed.last() != Some(&version) {
@@ -498,8 +523,8 @@ impl<'d> Hits<'d> {
     fn finish(&mut self) {
         self.advisories.sort_unstable();
         self.advisories.dedup();
-        self.cves.sort_unstable();
-        self.cves.dedup();
+        self.cves.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        self.cves.dedup_by(|a, b| a.id == b.id);
     }
 
     fn clear(&mut self) {
@@ -564,7 +589,7 @@ pub fn match_host(
                     memo.clear();
                     for entry in lists.iter().copied().flatten().filter(|e| !e.withdrawn) {
                         let ranges = memo
-                            .entry(Arc::as_ptr(&entry.ranges) as usize)
+                            .entry(Arc::as_ptr(&entry.ranges).cast::<u8>() as usize)
                             .or_insert_with(|| eval_ranges(t.scheme, &v, &entry.ranges));
                         let (verdict, skipped) = conclude(t.scheme, &v, ranges, &entry.versions);
                         out.skipped_ranges += skipped;
@@ -612,7 +637,7 @@ pub fn match_host(
                     }
                     hits.finish();
                     out.findings.push(package_finding(
-                        host, name, t.manager, &binaries, hits, code, data,
+                        host, name, t.manager, &binaries, hits, code,
                     ));
                 }
             }
@@ -653,13 +678,12 @@ fn package_finding(
     binaries: &[&str],
     hits: &Hits<'_>,
     code: FindingCode,
-    data: &FeedData,
 ) -> Finding {
     let mut kev = Vec::new();
     for c in &hits.cves {
-        if let Some(k) = data.kev.get(*c) {
+        if let Some(k) = &c.kev {
             let mut m = Map::new();
-            m.insert("cve".to_owned(), jstr(c));
+            m.insert("cve".to_owned(), jstr(&c.id));
             m.insert("date_added".to_owned(), jstr(&k.date_added));
             m.insert("ransomware".to_owned(), jstr(&k.ransomware));
             kev.push(Value::Object(m));
@@ -668,11 +692,11 @@ fn package_finding(
     let epss = hits
         .cves
         .iter()
-        .filter_map(|c| data.epss.get(*c).map(|e| (c, e)))
+        .filter_map(|c| c.epss.as_ref().map(|e| (c, e)))
         .max_by(|a, b| a.1.epss.partial_cmp(&b.1.epss).unwrap_or(Ordering::Equal))
         .map_or(Value::Null, |(c, e)| {
             let mut m = Map::new();
-            m.insert("cve".to_owned(), jstr(c));
+            m.insert("cve".to_owned(), jstr(&c.id));
             m.insert("score".to_owned(), Value::from(e.epss));
             m.insert("percentile".to_owned(), Value::from(e.percentile));
             Value::Object(m)
@@ -696,7 +720,10 @@ fn package_finding(
         "advisories".to_owned(),
         jstrs(hits.advisories.iter().copied()),
     );
-    evidence.insert("cves".to_owned(), jstrs(hits.cves.iter().copied()));
+    evidence.insert(
+        "cves".to_owned(),
+        jstrs(hits.cves.iter().map(|c| c.id.as_str())),
+    );
     evidence.insert(
         "ecosystems".to_owned(),
         jstrs(hits.ecosystems.iter().copied()),
@@ -840,23 +867,52 @@ mod tests {
         dir
     }
 
+    /// Appends `entry` to the list of `(eco, package)`.
+    fn push_entry(data: &mut FeedData, eco: &str, package: &str, entry: StoredAffected) {
+        let list = data
+            .affected
+            .entry((eco.to_owned(), package.to_owned()))
+            .or_insert_with(|| Arc::from(Vec::new()));
+        let mut v = list.to_vec();
+        v.push(entry);
+        *list = v.into();
+    }
+
     fn add_record(data: &mut FeedData, json: &str) {
         let Parsed::Record { advisory, .. } = osv::parse(json.as_bytes()).unwrap() else {
             panic!("out of scope: {json}");
         };
-        let cves = Arc::new(advisory.cves.clone());
+        let cves: Arc<[Cve]> = advisory.cves.iter().map(Cve::plain).collect();
         for a in advisory.affected {
-            data.affected
-                .entry((a.ecosystem.clone(), a.package.clone()))
-                .or_default()
-                .push(StoredAffected {
+            push_entry(
+                data,
+                &a.ecosystem,
+                &a.package,
+                StoredAffected {
                     advisory_id: advisory.id.clone(),
                     withdrawn: advisory.withdrawn.is_some(),
                     cves: cves.clone(),
-                    ecosystem_raw: a.ecosystem_raw,
-                    ranges: Arc::new(a.ranges),
-                    versions: Arc::new(a.versions),
-                });
+                    ecosystem_raw: a.ecosystem_raw.into(),
+                    ranges: a.ranges.into(),
+                    versions: a.versions.into(),
+                },
+            );
+        }
+    }
+
+    /// Joins KEV and EPSS into every CVE `id` of `data`, as the loader does.
+    fn enrich(data: &mut FeedData, id: &str, kev: Option<KevInfo>, epss: Option<EpssInfo>) {
+        for list in data.affected.values_mut() {
+            let mut v = list.to_vec();
+            for e in &mut v {
+                let mut cves = e.cves.to_vec();
+                for c in cves.iter_mut().filter(|c| c.id == id) {
+                    c.kev = kev.clone();
+                    c.epss = epss;
+                }
+                e.cves = cves.into();
+            }
+            *list = v.into();
         }
     }
 
@@ -1125,27 +1181,24 @@ mod tests {
         // One shared ranges allocation (as the loader interns them) that
         // neither holds nor covers 1.5-1; only the entry listing 1.5-1 in
         // its own `versions` affects it, whichever entry is judged first.
-        let ranges = Arc::new(vec![vec![
+        let ranges: Arc<[Vec<Event>]> = Arc::from(vec![vec![
             Event::Introduced("2.0-1".into()),
             Event::Fixed("3.0-1".into()),
         ]]);
         let entry = |id: &str, listed: &str| StoredAffected {
             advisory_id: id.into(),
             withdrawn: false,
-            cves: Arc::new(vec![]),
+            cves: Arc::from(Vec::new()),
             ecosystem_raw: "Debian:12".into(),
             ranges: ranges.clone(),
-            versions: Arc::new(vec![listed.into()]),
+            versions: Arc::from(vec![listed.to_owned()]),
         };
         let h = host("debian", "12", vec![pkg("dpkg", "zlib1g", "1.5-1", "zlib")]);
         for order in [["B", "A"], ["A", "B"]] {
             let mut d = FeedData::default();
-            let list = d
-                .affected
-                .entry(("Debian:12".into(), "zlib".into()))
-                .or_default();
             for id in order {
-                list.push(entry(id, if id == "A" { "1.5-1" } else { "1.4-1" }));
+                let e = entry(id, if id == "A" { "1.5-1" } else { "1.4-1" });
+                push_entry(&mut d, "Debian:12", "zlib", e);
             }
             let o = run(&h, &d);
             assert_eq!(
@@ -1222,19 +1275,17 @@ mod tests {
     #[test]
     fn kev_listing_makes_it_critical_and_epss_is_evidence() {
         let mut d = debian_openssl("3.0.15-1~deb12u1");
-        d.kev.insert(
-            "CVE-2025-0001".into(),
-            KevInfo {
+        enrich(
+            &mut d,
+            "CVE-2025-0001",
+            Some(KevInfo {
                 date_added: "2025-03-01".into(),
                 ransomware: "Known".into(),
-            },
-        );
-        d.epss.insert(
-            "CVE-2025-0001".into(),
-            EpssInfo {
+            }),
+            Some(EpssInfo {
                 epss: 0.5,
                 percentile: 0.97,
-            },
+            }),
         );
         let h = host(
             "debian",
