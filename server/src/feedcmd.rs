@@ -17,7 +17,7 @@ use crate::clock::{fmt_ms, fmt_time, to_ms};
 use crate::store::feeds::{self, shipped_eol};
 use crate::store::{MatchContext, Store, StoreError, DB_FILE};
 use crate::vuln::import::{import_path, ImportError};
-use crate::vuln::matcher::{ages_evidence, match_host, FeedData};
+use crate::vuln::matcher::{ages_evidence, match_host, FeedData, MatchedFinding};
 use crate::vuln::{FeedKind, Policy, MATCH_COLLECTOR};
 
 /// Largest inventory file `match` reads.
@@ -283,7 +283,7 @@ pub async fn match_inventory(
     let mut findings: Vec<Finding> = Vec::new();
     for h in &hosts {
         let o = match_host(h, &data, now, &policy);
-        findings.extend(o.findings);
+        findings.extend(o.findings.into_iter().map(MatchedFinding::into_finding));
         if o.skipped_ranges > 0 {
             errors.push(CollectorError {
                 collector: MATCH_COLLECTOR.into(),

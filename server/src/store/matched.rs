@@ -17,27 +17,27 @@ use std::collections::HashSet;
 use sqlx::{Row, SqliteConnection};
 use trustwatch_common::host::HostAsset;
 use trustwatch_common::report::Asset;
-use trustwatch_common::{AssetKind, Finding};
+use trustwatch_common::AssetKind;
 
 use super::feedcache::FeedCache;
 use super::feeds::load_feed_data_cached;
 use super::ingest::{upsert_finding, FindingKey, FindingRow, MatchContext};
 use super::{Store, StoreError};
-use crate::vuln::matcher::match_host;
+use crate::vuln::matcher::{match_host, MatchedFinding};
 use crate::vuln::MATCH_COLLECTOR;
 
-fn row_of(f: &Finding) -> FindingRow {
+fn row_of(f: MatchedFinding) -> FindingRow {
     FindingRow {
         key: FindingKey {
             asset_kind: AssetKind::Host.as_str().to_owned(),
-            asset_id: f.asset.clone(),
+            asset_id: f.asset,
             code: f.code.as_str().to_owned(),
-            subject: f.subject.clone(),
+            subject: f.subject,
         },
         severity: f.severity,
         category: f.category,
-        title: f.title.clone(),
-        evidence: f.evidence.to_string(),
+        title: f.title,
+        evidence: f.evidence,
         collector: MATCH_COLLECTOR.to_owned(),
     }
 }
@@ -55,7 +55,7 @@ pub async fn match_and_store(
 ) -> Result<usize, StoreError> {
     let data = load_feed_data_cached(conn, &[host], &ctx.policy, cache).await?;
     let outcome = match_host(host, &data, ctx.now, &ctx.policy);
-    let rows: Vec<FindingRow> = outcome.findings.iter().map(row_of).collect();
+    let rows: Vec<FindingRow> = outcome.findings.into_iter().map(row_of).collect();
     for r in &rows {
         upsert_finding(conn, org, r, t, agent_id).await?;
     }

@@ -30,7 +30,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use trustwatch_common::host::HostAsset;
 use trustwatch_common::version::{apk::ApkVersion, compare, DpkgVersion, RpmVersion, Scheme};
@@ -121,10 +123,75 @@ pub struct FeedData {
     pub ages: BTreeMap<String, FeedAge>,
 }
 
+/// A finding the matcher raised, its evidence already serialised: the
+/// form the store keeps (and the API serves). A host's match raises
+/// hundreds of these, so the evidence is written once from typed,
+/// borrowed parts ([`PackageEvidence`]) rather than built as a
+/// `serde_json::Value` tree of owned strings and then serialised.
+/// Serialises as a [`Finding`] does.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchedFinding {
+    pub code: FindingCode,
+    pub severity: Severity,
+    pub category: Category,
+    pub asset: String,
+    pub title: String,
+    /// A JSON object, as text.
+    #[serde(serialize_with = "raw_json_text")]
+    pub evidence: String,
+    pub subject: String,
+    pub collector: &'static str,
+}
+
+impl MatchedFinding {
+    /// The evidence as a value (it was written by this module, so it parses).
+    pub fn evidence(&self) -> Value {
+        serde_json::from_str(&self.evidence).unwrap_or(Value::Null)
+    }
+
+    /// The same finding with its evidence as a value.
+    pub fn into_finding(self) -> Finding {
+        Finding {
+            evidence: self.evidence(),
+            code: self.code,
+            severity: self.severity,
+            category: self.category,
+            asset: self.asset,
+            title: self.title,
+            subject: self.subject,
+            collector: self.collector.to_owned(),
+        }
+    }
+}
+
+impl PartialEq for MatchedFinding {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            &self.code,
+            self.severity,
+            self.category,
+            &self.asset,
+            &self.title,
+            &self.evidence,
+            &self.subject,
+            self.collector,
+        ) == (
+            &o.code,
+            o.severity,
+            o.category,
+            &o.asset,
+            &o.title,
+            &o.evidence,
+            &o.subject,
+            o.collector,
+        )
+    }
+}
+
 /// What matching one host produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MatchOutcome {
-    pub findings: Vec<Finding>,
+    pub findings: Vec<MatchedFinding>,
     /// Ranges skipped because a version in them does not parse.
     pub skipped_ranges: usize,
     /// Why parts of the host could not be matched (no ecosystem, unknown
@@ -656,21 +723,74 @@ pub fn match_host(
     out
 }
 
-/// A JSON string (one allocation: the copy of `s`).
-fn jstr(s: &str) -> Value {
-    Value::String(s.to_owned())
+/// The evidence of a `patch.package.*` finding (DESIGN §2). Every list is
+/// sorted and without duplicates.
+#[derive(Serialize)]
+struct PackageEvidence<'a> {
+    /// The name as matched (the source package on Debian, Ubuntu, Alpine).
+    package: &'a str,
+    manager: &'a str,
+    /// The lowest affected installed version (of the source, when matched
+    /// by source).
+    installed_version: Option<&'a str>,
+    /// Every affected installed version, when there are several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    installed_versions: Option<&'a BTreeSet<&'a str>>,
+    /// The installed binary packages built from it, unless it is one
+    /// package of the same name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binaries: Option<&'a [&'a str]>,
+    advisories: &'a [&'a str],
+    #[serde(serialize_with = "cve_ids")]
+    cves: &'a [&'a Cve],
+    ecosystems: &'a BTreeSet<&'a str>,
+    kev: KevEvidence<'a>,
+    /// The highest EPSS score among the CVEs, if any is scored.
+    epss: Option<EpssEvidence<'a>>,
+    /// `patch.package.vulnerable` only: the version that fixes every
+    /// affecting advisory (`null` when only `last_affected` bounds exist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fixed_version: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_affected: Option<&'a str>,
 }
 
-/// A JSON array of strings (one allocation for the array, one per string).
-fn jstrs<'a>(items: impl ExactSizeIterator<Item = &'a str>) -> Value {
-    let mut v = Vec::with_capacity(items.len());
-    v.extend(items.map(jstr));
-    Value::Array(v)
+fn cve_ids<S: serde::Serializer>(cves: &&[&Cve], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(cves.iter().map(|c| c.id.as_str()))
 }
 
-/// A package finding. The evidence is built as a `Map` directly (no
-/// `json!` and no intermediate vectors of values): matching a host makes
-/// hundreds of these, and their allocations are most of its cost.
+#[derive(Serialize)]
+struct KevEvidence<'a> {
+    listed: bool,
+    #[serde(serialize_with = "kev_entries")]
+    entries: &'a [&'a Cve],
+}
+
+/// The KEV-listed CVEs of `cves`, as `{cve, date_added, ransomware}`.
+fn kev_entries<S: serde::Serializer>(cves: &&[&Cve], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        cve: &'a str,
+        date_added: &'a str,
+        ransomware: &'a str,
+    }
+    s.collect_seq(cves.iter().filter_map(|c| {
+        c.kev.as_ref().map(|k| Entry {
+            cve: &c.id,
+            date_added: &k.date_added,
+            ransomware: &k.ransomware,
+        })
+    }))
+}
+
+#[derive(Serialize)]
+struct EpssEvidence<'a> {
+    cve: &'a str,
+    score: f64,
+    percentile: f64,
+}
+
+/// A package finding.
 fn package_finding(
     host: &HostAsset,
     name: &str,
@@ -678,30 +798,18 @@ fn package_finding(
     binaries: &[&str],
     hits: &Hits<'_>,
     code: FindingCode,
-) -> Finding {
-    let mut kev = Vec::new();
-    for c in &hits.cves {
-        if let Some(k) = &c.kev {
-            let mut m = Map::new();
-            m.insert("cve".to_owned(), jstr(&c.id));
-            m.insert("date_added".to_owned(), jstr(&k.date_added));
-            m.insert("ransomware".to_owned(), jstr(&k.ransomware));
-            kev.push(Value::Object(m));
-        }
-    }
+) -> MatchedFinding {
+    let in_kev = hits.cves.iter().any(|c| c.kev.is_some());
     let epss = hits
         .cves
         .iter()
         .filter_map(|c| c.epss.as_ref().map(|e| (c, e)))
         .max_by(|a, b| a.1.epss.partial_cmp(&b.1.epss).unwrap_or(Ordering::Equal))
-        .map_or(Value::Null, |(c, e)| {
-            let mut m = Map::new();
-            m.insert("cve".to_owned(), jstr(&c.id));
-            m.insert("score".to_owned(), Value::from(e.epss));
-            m.insert("percentile".to_owned(), Value::from(e.percentile));
-            Value::Object(m)
+        .map(|(c, e)| EpssEvidence {
+            cve: &c.id,
+            score: e.epss,
+            percentile: e.percentile,
         });
-    let in_kev = !kev.is_empty();
     let severity = match (&code, in_kev) {
         (FindingCode::PatchPackageVulnerable, true) => Severity::Critical,
         (FindingCode::PatchPackageVulnerable, false) => Severity::High,
@@ -709,48 +817,24 @@ fn package_finding(
         (_, false) => Severity::Low,
     };
     let first_installed = hits.installed.first().copied();
-    let mut evidence = Map::new();
-    evidence.insert("package".to_owned(), jstr(name));
-    evidence.insert("manager".to_owned(), jstr(manager));
-    evidence.insert(
-        "installed_version".to_owned(),
-        first_installed.map_or(Value::Null, jstr),
-    );
-    evidence.insert(
-        "advisories".to_owned(),
-        jstrs(hits.advisories.iter().copied()),
-    );
-    evidence.insert(
-        "cves".to_owned(),
-        jstrs(hits.cves.iter().map(|c| c.id.as_str())),
-    );
-    evidence.insert(
-        "ecosystems".to_owned(),
-        jstrs(hits.ecosystems.iter().copied()),
-    );
-    let mut kev_obj = Map::new();
-    kev_obj.insert("listed".to_owned(), Value::Bool(in_kev));
-    kev_obj.insert("entries".to_owned(), Value::Array(kev));
-    evidence.insert("kev".to_owned(), Value::Object(kev_obj));
-    evidence.insert("epss".to_owned(), epss);
-    if hits.installed.len() > 1 {
-        evidence.insert(
-            "installed_versions".to_owned(),
-            jstrs(hits.installed.iter().copied()),
-        );
-    }
-    if binaries.len() > 1 || binaries.iter().any(|b| *b != name) {
-        evidence.insert("binaries".to_owned(), jstrs(binaries.iter().copied()));
-    }
-    if code == FindingCode::PatchPackageVulnerable {
-        evidence.insert(
-            "fixed_version".to_owned(),
-            hits.fixed.map_or(Value::Null, jstr),
-        );
-        if let Some(l) = hits.last_affected {
-            evidence.insert("last_affected".to_owned(), jstr(l));
-        }
-    }
+    let vulnerable = code == FindingCode::PatchPackageVulnerable;
+    let evidence = PackageEvidence {
+        package: name,
+        manager,
+        installed_version: first_installed,
+        installed_versions: (hits.installed.len() > 1).then_some(&hits.installed),
+        binaries: (binaries.len() > 1 || binaries.iter().any(|b| *b != name)).then_some(binaries),
+        advisories: &hits.advisories,
+        cves: &hits.cves,
+        ecosystems: &hits.ecosystems,
+        kev: KevEvidence {
+            listed: in_kev,
+            entries: &hits.cves,
+        },
+        epss,
+        fixed_version: vulnerable.then_some(hits.fixed),
+        last_affected: hits.last_affected.filter(|_| vulnerable),
+    };
     let installed = first_installed.unwrap_or("");
     let title = match (&code, &hits.fixed) {
         (FindingCode::PatchPackageVulnerable, Some(fix)) => {
@@ -761,17 +845,41 @@ fn package_finding(
         }
         _ => format!("{name} {installed} is vulnerable; no fix published"),
     };
-    Finding {
+    MatchedFinding {
         // As `Finding::new` does (every `patch.*` code has its category).
         category: code.category().unwrap_or(Category::Coverage),
         code,
         severity,
         asset: host.id.clone(),
         title,
-        evidence: Value::Object(evidence),
+        // About 22 bytes an id, plus the fixed part and the binaries.
+        evidence: json_text(
+            &evidence,
+            320 + 22 * (hits.advisories.len() + hits.cves.len() + binaries.len()),
+        ),
         subject: name.to_owned(),
-        collector: MATCH_COLLECTOR.to_owned(),
+        collector: MATCH_COLLECTOR,
     }
+}
+
+/// `value` as JSON text, written into a buffer of `capacity` (an estimate
+/// of its length: growing the buffer was a tenth of a match's time).
+/// Serialising these types (strings, numbers, lists and maps with string
+/// keys) cannot fail; an empty object stands in if it ever did.
+fn json_text<T: Serialize>(value: &T, capacity: usize) -> String {
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, value) {
+        // serde_json writes UTF-8 only.
+        Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "{}".to_owned()),
+        Err(_) => "{}".to_owned(),
+    }
+}
+
+/// Writes evidence text as the JSON it is (a [`MatchedFinding`] serialises
+/// as a [`Finding`]).
+fn raw_json_text<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let raw: &RawValue = serde_json::from_str(text).map_err(serde::ser::Error::custom)?;
+    raw.serialize(s)
 }
 
 fn eol_finding(
@@ -780,7 +888,7 @@ fn eol_finding(
     now: OffsetDateTime,
     policy: &Policy,
     notes: &mut Vec<String>,
-) -> Option<Finding> {
+) -> Option<MatchedFinding> {
     let release = ecosystem::release_of(&host.os)?;
     let Some(r) = data.eol.get(&(host.os.id.clone(), release.clone())) else {
         notes.push(format!("no end-of-life dates for {} {release}", host.os.id));
@@ -810,8 +918,7 @@ fn eol_finding(
         "policy": {"ubuntu_pro": policy.ubuntu_pro, "windows_esu": policy.windows_esu},
         "sources": r.sources,
     });
-    let mut f = Finding::new(code, host.id.clone(), evidence);
-    f.title = if f.code == FindingCode::PatchOsEol {
+    let title = if code == FindingCode::PatchOsEol {
         format!(
             "{label} reached end of support on {}",
             eol::fmt_date(end.date)
@@ -822,9 +929,16 @@ fn eol_finding(
             eol::fmt_date(end.date)
         )
     };
-    f.subject = format!("{} {}", r.os, r.release);
-    f.collector = MATCH_COLLECTOR.to_owned();
-    Some(f)
+    Some(MatchedFinding {
+        severity: code.default_severity(),
+        category: code.category().unwrap_or(Category::Coverage),
+        code,
+        asset: host.id.clone(),
+        title,
+        evidence: json_text(&evidence, 1024),
+        subject: format!("{} {}", r.os, r.release),
+        collector: MATCH_COLLECTOR,
+    })
 }
 
 /// `{kind: {source, imported_at, feed_date, age_days}}`: the `feeds` of a
@@ -1004,16 +1118,16 @@ mod tests {
         let f = &o.findings[0];
         assert_eq!(f.severity, Severity::High);
         assert_eq!(f.collector, "match");
-        assert_eq!(f.evidence["fixed_version"], "3.0.15-1~deb12u1");
-        assert_eq!(f.evidence["installed_version"], "3.0.11-1~deb12u2");
-        assert_eq!(f.evidence["binaries"], json!(["libssl3", "openssl"]));
-        assert_eq!(f.evidence["advisories"], json!(["DSA-9000-1"]));
-        assert_eq!(f.evidence["cves"], json!(["CVE-2025-0001"]));
-        assert_eq!(f.evidence["kev"], json!({"listed": false, "entries": []}));
-        assert_eq!(f.evidence["epss"], Value::Null);
+        assert_eq!(f.evidence()["fixed_version"], "3.0.15-1~deb12u1");
+        assert_eq!(f.evidence()["installed_version"], "3.0.11-1~deb12u2");
+        assert_eq!(f.evidence()["binaries"], json!(["libssl3", "openssl"]));
+        assert_eq!(f.evidence()["advisories"], json!(["DSA-9000-1"]));
+        assert_eq!(f.evidence()["cves"], json!(["CVE-2025-0001"]));
+        assert_eq!(f.evidence()["kev"], json!({"listed": false, "entries": []}));
+        assert_eq!(f.evidence()["epss"], Value::Null);
         // Complete, and without the feeds' ages (stated once per document).
-        let keys: Vec<&str> = f
-            .evidence
+        let evidence = f.evidence();
+        let keys: Vec<&str> = evidence
             .as_object()
             .unwrap()
             .keys()
@@ -1127,7 +1241,7 @@ mod tests {
             [("patch.package.vulnerable_unfixed".into(), "linux".into())]
         );
         assert_eq!(o.findings[0].severity, Severity::Low);
-        assert!(o.findings[0].evidence.get("fixed_version").is_none());
+        assert!(o.findings[0].evidence().get("fixed_version").is_none());
     }
 
     #[test]
@@ -1152,7 +1266,7 @@ mod tests {
             codes(&hit),
             [("patch.package.vulnerable".into(), "zlib".into())]
         );
-        assert_eq!(hit.findings[0].evidence["last_affected"], "1.2-1");
+        assert_eq!(hit.findings[0].evidence()["last_affected"], "1.2-1");
         assert!(codes(&o("1.2-2")).is_empty());
         assert!(codes(&o("0.9-1")).is_empty(), "below introduced");
     }
@@ -1207,7 +1321,7 @@ mod tests {
                 "{order:?}"
             );
             assert_eq!(
-                o.findings[0].evidence["advisories"],
+                o.findings[0].evidence()["advisories"],
                 json!(["A"]),
                 "{order:?}"
             );
@@ -1294,9 +1408,12 @@ mod tests {
         );
         let f = &run(&h, &d).findings[0];
         assert_eq!(f.severity, Severity::Critical);
-        assert_eq!(f.evidence["kev"]["listed"], true);
-        assert_eq!(f.evidence["kev"]["entries"][0]["date_added"], "2025-03-01");
-        assert_eq!(f.evidence["epss"]["percentile"], 0.97);
+        assert_eq!(f.evidence()["kev"]["listed"], true);
+        assert_eq!(
+            f.evidence()["kev"]["entries"][0]["date_added"],
+            "2025-03-01"
+        );
+        assert_eq!(f.evidence()["epss"]["percentile"], 0.97);
     }
 
     fn with_shipped_eol() -> FeedData {
@@ -1316,7 +1433,7 @@ mod tests {
                 (
                     f.code.to_string(),
                     f.subject.clone(),
-                    f.evidence["basis"].as_str().unwrap_or("").to_owned(),
+                    f.evidence()["basis"].as_str().unwrap_or("").to_owned(),
                 )
             })
             .collect()
@@ -1405,7 +1522,7 @@ mod tests {
             codes(&o),
             [("patch.package.vulnerable_unfixed".into(), "linux".into())]
         );
-        assert_eq!(o.findings[0].evidence["cves"], json!(["CVE-2025-38094"]));
+        assert_eq!(o.findings[0].evidence()["cves"], json!(["CVE-2025-38094"]));
     }
 
     #[test]
@@ -1425,8 +1542,11 @@ mod tests {
             codes(&hit),
             [("patch.package.vulnerable".into(), "musl".into())]
         );
-        assert_eq!(hit.findings[0].evidence["fixed_version"], "1.2.5-r1");
-        assert_eq!(hit.findings[0].evidence["cves"], json!(["CVE-2025-26519"]));
+        assert_eq!(hit.findings[0].evidence()["fixed_version"], "1.2.5-r1");
+        assert_eq!(
+            hit.findings[0].evidence()["cves"],
+            json!(["CVE-2025-26519"])
+        );
         assert!(codes(&o("1.2.5-r1")).is_empty());
         assert!(codes(&o("0.9.12-r0")).is_empty(), "below introduced 0.9.13");
     }
@@ -1453,7 +1573,7 @@ mod tests {
             [("patch.package.vulnerable".into(), "httpd".into())]
         );
         assert_eq!(
-            o.findings[0].evidence["advisories"],
+            o.findings[0].evidence()["advisories"],
             json!(["ALSA-2025:23919"])
         );
         let h = host(
