@@ -2,7 +2,7 @@
 //!
 //! Reading a host's advisory entries from SQLite (the rows, their JSON
 //! ranges, the KEV and EPSS joins) costs far more than matching them: about
-//! 350 ms against 5 ms for a 3,000-package Debian host and a 100,000-record
+//! 330 ms against 3 ms for a 3,000-package Debian host and a 100,000-record
 //! feed (`docs/BENCHMARKS.md`). The hosts of a network run the same few
 //! releases, so their (ecosystem, package) keys repeat from report to
 //! report. The cache keeps, per key, the list [`super::feeds::load_entries`]
@@ -40,11 +40,14 @@ use super::StoreError;
 use crate::vuln::eol::EolRelease;
 use crate::vuln::matcher::{EntryList, FeedAge};
 
-/// The most advisory entries kept (about 150 bytes each with their shared
-/// ranges and CVEs: some 60 MiB). A national network of a dozen releases
-/// keeps well under it; the full Debian, Ubuntu and Alpine feeds would not
-/// fit, which is why lists are cached per key as hosts need them.
-pub const MAX_ENTRIES: usize = 400_000;
+/// The most advisory entries kept. An entry with its share of the ranges,
+/// CVE lists and ids costs about 650 bytes of heap (measured on the
+/// `scripts/bench-patch` feed: 15 MiB for the 22,678 entries of a Debian 12
+/// host), so the cache stays under about 160 MiB: some ten releases' worth
+/// of a network's installed packages. The full Debian, Ubuntu and Alpine
+/// feeds would not fit, which is why lists are cached per key as hosts
+/// need them.
+pub const MAX_ENTRIES: usize = 250_000;
 
 /// The state of the feed tables a list was read at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
