@@ -9,7 +9,11 @@
 //!   does for the first report of a release (and `match` does always);
 //! * `cached load+match`: both through the store's feed cache, warmed by
 //!   one load, as `serve` does per report once the release's packages are
-//!   cached (the cache's invariants are in `store/feedcache.rs`).
+//!   cached (the cache's invariants are in `store/feedcache.rs`);
+//! * `match and store`: the cached load, the match and the upsert of the
+//!   host's findings in one committed transaction, as `serve` does for a
+//!   report (steady state: the findings exist and are updated). This writes
+//!   to the data dir: an organisation `BENCH` and the host's findings.
 //!
 //! Each is run many times after a warm-up; the result is one JSON object on
 //! stdout (durations in milliseconds: min, p50, p99, max, mean) with what was
@@ -26,12 +30,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::json;
+use sqlx::Connection;
 use time::OffsetDateTime;
 use trustwatch_common::host::HostAsset;
 use trustwatch_server::clock::parse_rfc3339;
 use trustwatch_server::feedcmd::read_inventory;
 use trustwatch_server::store::feeds::{load_feed_data, load_feed_data_cached};
-use trustwatch_server::store::{Store, DB_FILE};
+use trustwatch_server::store::matched::match_and_store;
+use trustwatch_server::store::{MatchContext, Store, DB_FILE};
 use trustwatch_server::vuln::matcher::{lookups, match_host};
 use trustwatch_server::vuln::Policy;
 
@@ -155,6 +161,24 @@ async fn main() -> anyhow::Result<()> {
             cached.push(e);
         }
     }
+    sqlx::query("INSERT OR IGNORE INTO orgs (code, name, created_at) VALUES ('BENCH', 'bench', 0)")
+        .execute(&mut *conn)
+        .await?;
+    let ctx = MatchContext { now, policy };
+    let mut stored = Vec::with_capacity(args.load_iterations);
+    let mut stored_findings = 0;
+    for i in 0..args.warmup + args.load_iterations {
+        let t = Instant::now();
+        let mut tx = conn.begin().await?;
+        let seen = 1_000 + i64::try_from(i)?;
+        stored_findings =
+            match_and_store(&mut tx, cache, "BENCH", &host, "bench", seen, &ctx).await?;
+        tx.commit().await?;
+        let e = t.elapsed();
+        if i >= args.warmup {
+            stored.push(e);
+        }
+    }
     let cache_stats = cache.stats();
     if cache_stats.resets != 1 {
         bail!("the feed cache was emptied during the run: {cache_stats:?}");
@@ -184,6 +208,8 @@ async fn main() -> anyhow::Result<()> {
         "match": stats(matching),
         "load_and_match": stats(both),
         "cached_load_and_match": stats(cached),
+        "match_and_store": stats(stored),
+        "stored_findings": stored_findings,
         "cache": {"keys": cache_stats.keys, "entries": cache_stats.entries,
                   "hits": cache_stats.hits, "misses": cache_stats.misses},
     });

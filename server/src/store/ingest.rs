@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 use trustwatch_common::host::HostAsset;
 use trustwatch_common::report::collector;
@@ -269,9 +269,7 @@ impl Store {
             .await?;
         }
 
-        for f in &rows.findings {
-            upsert_finding(&mut tx, rec.org, f, t, &agent_id).await?;
-        }
+        upsert_findings(&mut tx, rec.org, &rows.findings, t, &agent_id).await?;
 
         // Resolution: open findings of this agent, from a collector that ran,
         // absent from this report and not newer than it.
@@ -366,6 +364,11 @@ impl Store {
     }
 }
 
+/// Rows per multi-row upsert: 13 parameters a row, far under SQLite's
+/// limit; one statement instead of one per finding (a 3,000-package host
+/// has hundreds of `match` findings).
+const UPSERT_BATCH: usize = 64;
+
 /// Inserts or updates one finding seen at `t` (the lifecycle rules above).
 pub(crate) async fn upsert_finding(
     conn: &mut SqliteConnection,
@@ -374,12 +377,53 @@ pub(crate) async fn upsert_finding(
     t: i64,
     agent_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO findings (org, asset_kind, asset_id, code, subject, severity, \
+    upsert_findings(conn, org, std::slice::from_ref(f), t, agent_id).await
+}
+
+/// [`upsert_finding`] for each of `rows`, in order, in multi-row
+/// statements. A statement never holds one key twice (PostgreSQL refuses
+/// that, and SQLite would apply them in order anyway), so the outcome is
+/// that of upserting the rows one by one.
+pub(crate) async fn upsert_findings(
+    conn: &mut SqliteConnection,
+    org: &str,
+    rows: &[FindingRow],
+    t: i64,
+    agent_id: &str,
+) -> Result<(), sqlx::Error> {
+    let mut start = 0;
+    while start < rows.len() {
+        let mut keys: HashSet<&FindingKey> = HashSet::new();
+        let mut end = start;
+        while end < rows.len() && end - start < UPSERT_BATCH && keys.insert(&rows[end].key) {
+            end += 1;
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO findings (org, asset_kind, asset_id, code, subject, severity, \
                severity_rank, category, title, evidence, status, first_seen, last_seen, \
-               resolved_at, reopened, agent_id, collector) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11, NULL, 0, $12, $13) \
-             ON CONFLICT (org, asset_kind, asset_id, code, subject) DO UPDATE SET \
+               resolved_at, reopened, agent_id, collector) ",
+        );
+        q.push_values(&rows[start..end], |mut b, f| {
+            b.push_bind(org)
+                .push_bind(&f.key.asset_kind)
+                .push_bind(&f.key.asset_id)
+                .push_bind(&f.key.code)
+                .push_bind(&f.key.subject)
+                .push_bind(f.severity.as_str())
+                .push_bind(severity_rank(f.severity))
+                .push_bind(f.category.as_str())
+                .push_bind(&f.title)
+                .push_bind(&f.evidence)
+                .push("'open'")
+                .push_bind(t)
+                .push_bind(t)
+                .push("NULL")
+                .push("0")
+                .push_bind(agent_id)
+                .push_bind(&f.collector);
+        });
+        q.push(
+            " ON CONFLICT (org, asset_kind, asset_id, code, subject) DO UPDATE SET \
                first_seen = CASE WHEN excluded.first_seen < findings.first_seen \
                             THEN excluded.first_seen ELSE findings.first_seen END, \
                reopened = CASE WHEN findings.status = 'resolved' \
@@ -410,21 +454,115 @@ pub(crate) async fn upsert_finding(
                            THEN excluded.collector ELSE findings.collector END, \
                last_seen = CASE WHEN excluded.last_seen > findings.last_seen \
                            THEN excluded.last_seen ELSE findings.last_seen END",
-    )
-    .bind(org)
-    .bind(&f.key.asset_kind)
-    .bind(&f.key.asset_id)
-    .bind(&f.key.code)
-    .bind(&f.key.subject)
-    .bind(f.severity.as_str())
-    .bind(severity_rank(f.severity))
-    .bind(f.category.as_str())
-    .bind(&f.title)
-    .bind(&f.evidence)
-    .bind(t)
-    .bind(agent_id)
-    .bind(&f.collector)
-    .execute(conn)
-    .await?;
+        );
+        q.build().execute(&mut *conn).await?;
+        start = end;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(subject: &str, title: &str, severity: Severity) -> FindingRow {
+        FindingRow {
+            key: FindingKey {
+                asset_kind: "host".into(),
+                asset_id: "h1".into(),
+                code: "patch.package.vulnerable".into(),
+                subject: subject.into(),
+            },
+            severity,
+            category: Category::Patch,
+            title: title.into(),
+            evidence: format!(r#"{{"package":"{subject}"}}"#),
+            collector: MATCH_COLLECTOR.into(),
+        }
+    }
+
+    /// Every column but `org`, in key order.
+    async fn table(conn: &mut SqliteConnection, org: &str) -> Vec<String> {
+        sqlx::query(
+            "SELECT asset_kind, asset_id, code, subject, severity, severity_rank, category, \
+             title, evidence, status, first_seen, last_seen, resolved_at, reopened, \
+             reopened_at, agent_id, collector FROM findings WHERE org = $1 \
+             ORDER BY asset_kind, asset_id, code, subject",
+        )
+        .bind(org)
+        .fetch_all(conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |i: usize| r.try_get::<Option<String>, _>(i).unwrap();
+            let num = |i: usize| r.try_get::<Option<i64>, _>(i).unwrap();
+            format!(
+                "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                text(0), text(1), text(2), text(3), text(4), num(5), text(6), text(7),
+                text(8), text(9), num(10), num(11), num(12), num(13), num(14), text(15),
+                text(16)
+            )
+        })
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn batched_upserts_store_exactly_what_one_by_one_upserts_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        for org in ["ONE", "MANY"] {
+            sqlx::query("INSERT INTO orgs (code, name, created_at) VALUES ($1, $1, 0)")
+                .bind(org)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        // More rows than one statement holds, with a key repeated inside
+        // what would be one batch (the later row wins, as one by one), over
+        // three rounds: insert, update at a later instant, and an older
+        // report that must not overwrite newer evidence.
+        let rounds: Vec<(i64, Vec<FindingRow>)> = vec![
+            (
+                1_000,
+                (0..UPSERT_BATCH * 2 + 5)
+                    .map(|i| row(&format!("p{i:03}"), "first", Severity::Low))
+                    .chain([row("p003", "repeated", Severity::High)])
+                    .collect(),
+            ),
+            (
+                2_000,
+                (0..UPSERT_BATCH + 1)
+                    .map(|i| row(&format!("p{i:03}"), "second", Severity::Critical))
+                    .collect(),
+            ),
+            (
+                1_500,
+                vec![
+                    row("p000", "stale", Severity::Info),
+                    row("q", "new", Severity::Low),
+                ],
+            ),
+        ];
+        for (t, rows) in &rounds {
+            for r in rows {
+                upsert_finding(&mut conn, "ONE", r, *t, "a1").await.unwrap();
+            }
+            upsert_findings(&mut conn, "MANY", rows, *t, "a1")
+                .await
+                .unwrap();
+        }
+        let one = table(&mut conn, "ONE").await;
+        let many = table(&mut conn, "MANY").await;
+        assert_eq!(one.len(), UPSERT_BATCH * 2 + 6);
+        assert_eq!(one, many);
+        assert!(one[0].contains("\"second\""), "{}", one[0]);
+        assert!(one[3].contains("\"second\""), "{}", one[3]);
+        assert!(
+            one[UPSERT_BATCH + 2].contains("\"first\""),
+            "{}",
+            one[UPSERT_BATCH + 2]
+        );
+    }
 }

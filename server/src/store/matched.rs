@@ -21,7 +21,7 @@ use trustwatch_common::AssetKind;
 
 use super::feedcache::FeedCache;
 use super::feeds::load_feed_data_cached;
-use super::ingest::{upsert_finding, FindingKey, FindingRow, MatchContext};
+use super::ingest::{upsert_findings, FindingKey, FindingRow, MatchContext};
 use super::{Store, StoreError};
 use crate::vuln::matcher::{match_host, MatchedFinding};
 use crate::vuln::MATCH_COLLECTOR;
@@ -56,9 +56,7 @@ pub async fn match_and_store(
     let data = load_feed_data_cached(conn, &[host], &ctx.policy, cache).await?;
     let outcome = match_host(host, &data, ctx.now, &ctx.policy);
     let rows: Vec<FindingRow> = outcome.findings.into_iter().map(row_of).collect();
-    for r in &rows {
-        upsert_finding(conn, org, r, t, agent_id).await?;
-    }
+    upsert_findings(conn, org, &rows, t, agent_id).await?;
     let present: HashSet<(&str, &str)> = rows
         .iter()
         .map(|r| (r.key.code.as_str(), r.key.subject.as_str()))
