@@ -262,3 +262,45 @@ async fn an_agent_cannot_raise_or_resolve_match_findings() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_import_rematches_every_host_of_every_organisation_page_by_page() {
+    // More hosts than one page of keys (256), split over two organisations
+    // so that a page boundary falls inside one and between them.
+    let h = Harness::new().await;
+    for (org, n) in [("RX1", 300), ("RX2", 230)] {
+        h.org(org).await;
+        let agent = h.agent(org).await;
+        let hosts: Vec<Value> = (0..n)
+            .map(|i| debian_host(&format!("h{i:04}"), "12", "3.0.11-1~deb12u2"))
+            .collect();
+        let r = report(
+            agent.agent_id,
+            "2025-10-01T11:00:00Z",
+            &["host"],
+            hosts,
+            vec![],
+        );
+        let (status, v) = h.post_report(&agent, &r).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    import(
+        &h,
+        &[osv_file(
+            d.path(),
+            "a.json",
+            "2025-01-01T00:00:00Z",
+            "3.0.13-1~deb12u1",
+        )],
+    )
+    .await;
+    let per_org: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT org, COUNT(DISTINCT asset_id) FROM findings \
+         WHERE code = 'patch.package.vulnerable' AND status = 'open' GROUP BY org ORDER BY org",
+    )
+    .fetch_all(h.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(per_org, [("RX1".into(), 300), ("RX2".into(), 230)]);
+}

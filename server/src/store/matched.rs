@@ -93,6 +93,9 @@ pub async fn match_and_store(
     Ok(rows.len())
 }
 
+/// Host keys per page when re-matching every host.
+const REMATCH_PAGE: i64 = 256;
+
 /// What re-matching every stored host did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RematchSummary {
@@ -105,52 +108,94 @@ pub struct RematchSummary {
 impl Store {
     /// Re-matches the latest inventory of every stored host (one
     /// transaction per host, so `serve` keeps ingesting meanwhile).
+    ///
+    /// Hosts are listed a page of keys at a time, and each inventory is read
+    /// inside its host's transaction, after the write lock is taken: memory
+    /// stays at one inventory whatever the number of hosts, and a report
+    /// stored meanwhile is never re-matched with the inventory it replaced.
     pub async fn rematch_all(&self, ctx: &MatchContext) -> Result<RematchSummary, StoreError> {
-        let rows = sqlx::query(
-            "SELECT org, id, details, last_seen, agent_id FROM assets WHERE kind = 'host' \
-             ORDER BY org, id",
-        )
-        .fetch_all(self.pool())
-        .await?;
         let mut summary = RematchSummary::default();
-        for row in rows {
-            let org: String = row.try_get("org")?;
-            let id: String = row.try_get("id")?;
-            let details: String = row.try_get("details")?;
-            let last_seen: i64 = row.try_get("last_seen")?;
-            let agent_id: String = row.try_get("agent_id")?;
-            let Ok(serde_json::Value::Object(details)) = serde_json::from_str(&details) else {
-                continue;
-            };
-            let asset = Asset {
-                kind: AssetKind::Host,
-                id,
-                details,
-            };
-            let Some(host) = HostAsset::from_asset(&asset) else {
-                continue;
-            };
-            let mut tx = self.pool().begin().await?;
-            // Write first, so SQLite takes the write lock at once.
-            sqlx::query("UPDATE assets SET last_seen = last_seen WHERE org = $1 AND kind = 'host' AND id = $2")
-                .bind(&org)
-                .bind(&host.id)
-                .execute(&mut *tx)
-                .await?;
-            summary.findings += match_and_store(
-                &mut tx,
-                self.feed_cache(),
-                &org,
-                &host,
-                &agent_id,
-                last_seen,
-                ctx,
+        let mut after = (String::new(), String::new());
+        loop {
+            let page = sqlx::query(
+                "SELECT org, id FROM assets WHERE kind = 'host' \
+                 AND (org > $1 OR (org = $1 AND id > $2)) ORDER BY org, id LIMIT $3",
             )
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(REMATCH_PAGE)
+            .fetch_all(self.pool())
             .await?;
-            super::scores::mark_dirty(&mut tx, &org).await?;
-            tx.commit().await?;
-            summary.hosts += 1;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = (last.try_get("org")?, last.try_get("id")?);
+            for key in &page {
+                let org: String = key.try_get("org")?;
+                let id: String = key.try_get("id")?;
+                if let Some(n) = self.rematch_one(&org, &id, ctx).await? {
+                    summary.hosts += 1;
+                    summary.findings += n;
+                }
+            }
         }
         Ok(summary)
+    }
+
+    /// Re-matches one host in its own transaction; `None` when it is gone
+    /// or its inventory is unreadable.
+    async fn rematch_one(
+        &self,
+        org: &str,
+        id: &str,
+        ctx: &MatchContext,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // Write first, so SQLite takes the write lock at once.
+        sqlx::query(
+            "UPDATE assets SET last_seen = last_seen WHERE org = $1 AND kind = 'host' AND id = $2",
+        )
+        .bind(org)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let Some(row) = sqlx::query(
+            "SELECT details, last_seen, agent_id FROM assets \
+             WHERE org = $1 AND kind = 'host' AND id = $2",
+        )
+        .bind(org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let details: String = row.try_get("details")?;
+        let last_seen: i64 = row.try_get("last_seen")?;
+        let agent_id: String = row.try_get("agent_id")?;
+        let Ok(serde_json::Value::Object(details)) = serde_json::from_str(&details) else {
+            return Ok(None);
+        };
+        let asset = Asset {
+            kind: AssetKind::Host,
+            id: id.to_owned(),
+            details,
+        };
+        let Some(host) = HostAsset::from_asset(&asset) else {
+            return Ok(None);
+        };
+        let open = match_and_store(
+            &mut tx,
+            self.feed_cache(),
+            org,
+            &host,
+            &agent_id,
+            last_seen,
+            ctx,
+        )
+        .await?;
+        super::scores::mark_dirty(&mut tx, org).await?;
+        tx.commit().await?;
+        Ok(Some(open))
     }
 }
