@@ -129,7 +129,7 @@ pub struct FeedData {
 /// borrowed parts ([`PackageEvidence`]) rather than built as a
 /// `serde_json::Value` tree of owned strings and then serialised.
 /// Serialises as a [`Finding`] does.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatchedFinding {
     pub code: FindingCode,
     pub severity: Severity,
@@ -161,30 +161,6 @@ impl MatchedFinding {
             subject: self.subject,
             collector: self.collector.to_owned(),
         }
-    }
-}
-
-impl PartialEq for MatchedFinding {
-    fn eq(&self, o: &Self) -> bool {
-        (
-            &self.code,
-            self.severity,
-            self.category,
-            &self.asset,
-            &self.title,
-            &self.evidence,
-            &self.subject,
-            self.collector,
-        ) == (
-            &o.code,
-            o.severity,
-            o.category,
-            &o.asset,
-            &o.title,
-            &o.evidence,
-            &o.subject,
-            o.collector,
-        )
     }
 }
 
