@@ -1563,4 +1563,112 @@ mod tests {
             "an explicit older epoch-1 build"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Valid dpkg versions: epoch, upstream with tildes, revision.
+        fn dpkg_version() -> impl Strategy<Value = String> {
+            "([1-3]:)?[0-9]{1,2}(\\.[0-9]{1,2}){0,2}(~[a-z0-9]{1,3})?(-[0-9]{1,2}(\\+deb12u[0-9])?)?"
+        }
+
+        /// Anything a feed might hold: valid or not under any scheme.
+        fn any_version() -> impl Strategy<Value = String> {
+            prop_oneof![dpkg_version(), "[0-9a-zA-Z.+~:_^-]{0,10}"]
+        }
+
+        fn any_event() -> impl Strategy<Value = Event> {
+            (0u8..4, any_version()).prop_map(|(k, v)| match k {
+                0 => Event::Introduced(v),
+                1 => Event::Fixed(v),
+                2 => Event::LastAffected(v),
+                _ => Event::Limit(v),
+            })
+        }
+
+        fn openssl_host(version: &str) -> HostAsset {
+            host(
+                "debian",
+                "12",
+                vec![pkg("dpkg", "libssl3", version, "openssl")],
+            )
+        }
+
+        fn entry(id: &str, ranges: Vec<Vec<Event>>, versions: Vec<String>) -> StoredAffected {
+            StoredAffected {
+                advisory_id: id.into(),
+                withdrawn: false,
+                cves: Arc::from(vec![Cve::plain("CVE-2025-0001")]),
+                ecosystem_raw: "Debian:12".into(),
+                ranges: ranges.into(),
+                versions: versions.into(),
+            }
+        }
+
+        proptest! {
+            /// The comparator is the oracle: `introduced 0, fixed F`
+            /// affects exactly the versions it orders below F.
+            #[test]
+            fn one_fixed_range_affects_exactly_the_versions_below_its_fix(
+                (installed, fixed) in prop_oneof![
+                    (dpkg_version(), dpkg_version()),
+                    // The fix itself, and the same version spelt with a 0 epoch.
+                    dpkg_version().prop_map(|v| (v.clone(), v)),
+                    dpkg_version()
+                        .prop_filter("no epoch", |v| !v.contains(':'))
+                        .prop_map(|v| (format!("0:{v}"), v)),
+                ],
+            ) {
+                let mut d = FeedData::default();
+                push_entry(&mut d, "Debian:12", "openssl", entry(
+                    "DSA-1",
+                    vec![vec![Event::Introduced("0".into()), Event::Fixed(fixed.clone())]],
+                    vec![],
+                ));
+                let o = run(&openssl_host(&installed), &d);
+                let below = compare(Scheme::Dpkg, &installed, &fixed).unwrap() == Ordering::Less;
+                if below {
+                    prop_assert_eq!(
+                        codes(&o),
+                        [("patch.package.vulnerable".to_owned(), "openssl".to_owned())]
+                    );
+                    prop_assert_eq!(&o.findings[0].evidence()["fixed_version"], &json!(fixed));
+                } else {
+                    prop_assert!(codes(&o).is_empty(), "{installed} >= {fixed}: {:?}", codes(&o));
+                }
+                prop_assert_eq!(o.skipped_ranges, 0);
+            }
+
+            /// Any events, lists and installed versions: no panic, every
+            /// finding's evidence is a JSON object naming the package, and
+            /// a range is skipped only when one of its versions does not
+            /// parse.
+            #[test]
+            fn any_ranges_are_judged_without_panic_and_with_well_formed_evidence(
+                ranges in prop::collection::vec(prop::collection::vec(any_event(), 0..5), 0..3),
+                versions in prop::collection::vec(any_version(), 0..3),
+                installed in any_version(),
+            ) {
+                let all_parse = ranges.iter().flatten().all(|e| {
+                    matches!(e, Event::Introduced(v) if v == "0")
+                        || DpkgVersion::parse(e.version()).is_ok()
+                });
+                let mut d = FeedData::default();
+                push_entry(&mut d, "Debian:12", "openssl", entry("DSA-2", ranges, versions));
+                let o = run(&openssl_host(&installed), &d);
+                for f in &o.findings {
+                    let ev = f.evidence();
+                    prop_assert!(ev.is_object(), "{}", f.evidence);
+                    if f.code.as_str().starts_with("patch.package") {
+                        prop_assert_eq!(&ev["package"], "openssl");
+                        prop_assert_eq!(&ev["advisories"], &json!(["DSA-2"]));
+                    }
+                }
+                if all_parse && DpkgVersion::parse(&installed).is_ok() {
+                    prop_assert_eq!(o.skipped_ranges, 0);
+                }
+            }
+        }
+    }
 }

@@ -423,4 +423,103 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Version-like strings, including the characters every scheme
+        /// treats specially, and some that none accepts.
+        fn version() -> impl Strategy<Value = String> {
+            "[0-9a-zA-Z.+~:_^-]{0,12}"
+        }
+
+        fn event() -> impl Strategy<Value = String> {
+            (
+                prop_oneof![
+                    Just("introduced"),
+                    Just("fixed"),
+                    Just("last_affected"),
+                    Just("limit"),
+                    Just("bogus")
+                ],
+                version(),
+            )
+                .prop_map(|(k, v)| format!(r#"{{"{k}":{}}}"#, serde_json::json!(v)))
+        }
+
+        fn ecosystem() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("Debian:12".to_owned()),
+                Just("Ubuntu:22.04:LTS".to_owned()),
+                Just("Alpine:v3.20".to_owned()),
+                Just("AlmaLinux:9".to_owned()),
+                Just("Red Hat:enterprise_linux:9::baseos".to_owned()),
+                Just("PyPI".to_owned()),
+                "[A-Za-z:0-9. ]{0,20}",
+            ]
+        }
+
+        fn record() -> impl Strategy<Value = String> {
+            let affected = (
+                ecosystem(),
+                "[a-z0-9.+-]{0,10}",
+                prop::collection::vec(event(), 0..5),
+                prop::collection::vec(version(), 0..3),
+                prop_oneof![Just("ECOSYSTEM"), Just("SEMVER"), Just("GIT")],
+            )
+                .prop_map(|(eco, name, events, versions, kind)| {
+                    format!(
+                        r#"{{"package":{{"ecosystem":{},"name":{}}},"ranges":[{{"type":"{kind}","events":[{}]}}],"versions":{}}}"#,
+                        serde_json::json!(eco),
+                        serde_json::json!(name),
+                        events.join(","),
+                        serde_json::json!(versions)
+                    )
+                });
+            (
+                "[A-Z]{2,6}-[0-9]{1,5}(-[0-9])?",
+                prop::collection::vec(affected, 0..4),
+                prop::collection::vec("(CVE|GHSA)-[0-9]{4}-[0-9]{1,6}", 0..3),
+                prop::bool::ANY,
+            )
+                .prop_map(|(id, affected, aliases, withdrawn)| {
+                    format!(
+                        r#"{{"id":"{id}","modified":"2025-01-01T00:00:00Z","aliases":{}{},"affected":[{}]}}"#,
+                        serde_json::json!(aliases),
+                        if withdrawn {
+                            r#","withdrawn":"2025-02-01T00:00:00Z""#
+                        } else {
+                            ""
+                        },
+                        affected.join(",")
+                    )
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_a_record_or_an_error(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse(&bytes);
+            }
+
+            #[test]
+            fn any_record_shape_gives_a_record_or_an_error_and_keeps_only_matched_ecosystems(doc in record()) {
+                if let Ok(Parsed::Record { advisory, .. }) = parse(doc.as_bytes()) {
+                    for a in &advisory.affected {
+                        prop_assert!(
+                            crate::vuln::ecosystem::normalise(&a.ecosystem_raw).is_some(),
+                            "{} kept from {doc}", a.ecosystem_raw
+                        );
+                    }
+                }
+            }
+
+            #[test]
+            fn a_truncated_record_is_refused_not_misread(doc in record(), cut in 0usize..400) {
+                let cut = cut.min(doc.len().saturating_sub(1));
+                prop_assert!(parse(&doc.as_bytes()[..cut]).is_err());
+            }
+        }
+    }
 }
