@@ -238,4 +238,423 @@ o:busybox
             }
         }
     }
+
+    /// Properties of the installed-database parser: any bytes give one
+    /// package or one skip per stanza, the sum of the stanzas read alone;
+    /// well-formed stanzas come back exactly; garbage stanzas between them
+    /// are counted and never cost a well-formed package.
+    mod properties {
+        use std::io;
+
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+
+        use crate::collect::host::packages::apk::parse;
+        use crate::collect::host::packages::testutil::parse_text;
+        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use trustwatch_common::host::Package;
+
+        /// Parses `bytes` through a reader that hands out at most `cap`
+        /// bytes per fill, so lines span fills.
+        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
+            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
+        }
+
+        /// The lines of `bytes` as the module documents them: split at
+        /// `\n`, a final `\r` dropped, no line after a final `\n`.
+        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            if bytes.is_empty() || bytes.ends_with(b"\n") {
+                lines.pop();
+            }
+            lines
+                .into_iter()
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect()
+        }
+
+        /// Maximal runs of lines that are not blank, each with its first
+        /// line's 1-based number.
+        fn stanzas_of(bytes: &[u8]) -> Vec<(u64, Vec<&[u8]>)> {
+            let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
+            let mut open = false;
+            for (i, line) in lines_of(bytes).into_iter().enumerate() {
+                if line.iter().all(|b| matches!(b, b' ' | b'\t')) {
+                    open = false;
+                } else if open {
+                    if let Some(last) = out.last_mut() {
+                        last.1.push(line);
+                    }
+                } else {
+                    out.push((i as u64 + 1, vec![line]));
+                    open = true;
+                }
+            }
+            out
+        }
+
+        fn assert_shape(p: &Package) -> Result<(), TestCaseError> {
+            prop_assert_eq!(p.manager.as_str(), "apk");
+            for v in [&p.name, &p.version, &p.source_name, &p.source_version] {
+                prop_assert!(valid_token(v), "{:?}", p);
+            }
+            prop_assert_eq!(&p.version, &p.source_version);
+            prop_assert!(p.arch.is_empty() || valid_token(&p.arch), "{:?}", p);
+            Ok(())
+        }
+
+        /// Installed-database-like bytes: key lines, blank lines and random
+        /// bytes, glued together.
+        fn stanza_like() -> impl Strategy<Value = Vec<u8>> {
+            let fragment = prop_oneof![
+                4 => select(vec![
+                    "P:musl\n",
+                    "P:\n",
+                    "V:1.2.5-r0\n",
+                    "V:1 r0\n",
+                    "A:x86_64\n",
+                    "o:openssl\n",
+                    "T:a description: with colons\n",
+                    "C:Q1zzz=\n",
+                    "not a line\n",
+                    "\n",
+                    " \n",
+                    "\r\n",
+                    "P:a\nV:1-r0\n",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                1 => vec(any::<u8>(), 0..12),
+            ];
+            vec(fragment, 0..40).prop_map(|v| v.concat())
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            "[a-z0-9][a-z0-9_+.-]{0,20}"
+        }
+
+        /// apk versions: `1.2.3[letter][_suffix[N]]-rN`.
+        fn version() -> impl Strategy<Value = String> {
+            "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}[a-z]?(_(alpha|beta|pre|rc|p)[0-9]{0,3})?-r[0-9]{1,3}"
+        }
+
+        /// One package as the test writes it.
+        #[derive(Debug, Clone)]
+        struct Apk {
+            name: String,
+            version: String,
+            arch: Option<String>,
+            origin: Option<String>,
+        }
+
+        impl Apk {
+            fn expected(&self) -> Package {
+                Package {
+                    manager: "apk".into(),
+                    name: self.name.clone(),
+                    version: self.version.clone(),
+                    source_name: self.origin.clone().unwrap_or(self.name.clone()),
+                    source_version: self.version.clone(),
+                    arch: self.arch.clone().unwrap_or_default(),
+                }
+            }
+        }
+
+        fn apk() -> impl Strategy<Value = Apk> {
+            (
+                name(),
+                version(),
+                proptest::option::of(
+                    select(vec![
+                        "x86_64", "aarch64", "armv7", "armhf", "x86", "ppc64le", "s390x", "noarch",
+                    ])
+                    .prop_map(String::from),
+                ),
+                proptest::option::of(name()),
+            )
+                .prop_map(|(name, version, arch, origin)| Apk {
+                    name,
+                    version,
+                    arch,
+                    origin,
+                })
+        }
+
+        /// A line whose key the parser does not keep.
+        fn other_line() -> impl Strategy<Value = String> {
+            prop_oneof![
+                select(vec![
+                    "C:Q1abcdefghijklmnopqrstuvwxyz0123=",
+                    "S:1782384",
+                    "I:4534272",
+                    "T:Crypto library from openssl",
+                    "U:https://www.openssl.org/",
+                    "L:Apache-2.0",
+                    "m:Ariadne Conill <ariadne@dereferenced.org>",
+                    "t:1725354400",
+                    "c:3c9d1d6a1a0b0c2e4ef5e8a3c3a7d4c2f0b3e1a9",
+                    "D:so:libc.musl-x86_64.so.1 /bin/sh",
+                    "p:so:libcrypto.so.3=3",
+                    "F:lib",
+                    "R:libcrypto.so.3",
+                    "a:0:0:755",
+                    "M:0:0:755",
+                    "Z:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                ])
+                .prop_map(String::from),
+                ("[B-OQ-UW-Za-np-z0-9]", "[ -~]{0,30}").prop_map(|(k, v)| format!("{k}:{v}")),
+            ]
+        }
+
+        /// A well-formed stanza for `a`, its lines in any order among lines
+        /// the parser does not keep.
+        fn good_stanza() -> impl Strategy<Value = (Apk, Vec<String>)> {
+            (apk(), vec(other_line(), 0..8)).prop_flat_map(|(a, others)| {
+                let mut lines = vec![format!("P:{}", a.name), format!("V:{}", a.version)];
+                if let Some(arch) = &a.arch {
+                    lines.push(format!("A:{arch}"));
+                }
+                if let Some(o) = &a.origin {
+                    lines.push(format!("o:{o}"));
+                }
+                lines.extend(others);
+                (Just(a), Just(lines).prop_shuffle())
+            })
+        }
+
+        /// Where the blank lines go and how lines end.
+        #[derive(Debug, Clone)]
+        struct Layout {
+            crlf: bool,
+            leading: Vec<&'static str>,
+            /// Blank lines before each stanza after the first.
+            seps: Vec<Vec<&'static str>>,
+            trailing: Vec<&'static str>,
+            final_eol: bool,
+        }
+
+        fn layout(stanzas: usize) -> impl Strategy<Value = Layout> {
+            let blank_line = || select(vec!["", "", " ", "\t", " \t "]);
+            (
+                any::<bool>(),
+                vec(blank_line(), 0..2),
+                vec(vec(blank_line(), 1..3), stanzas),
+                vec(blank_line(), 0..2),
+                prop::bool::weighted(0.8),
+            )
+                .prop_map(|(crlf, leading, seps, trailing, final_eol)| Layout {
+                    crlf,
+                    leading,
+                    seps,
+                    trailing,
+                    final_eol,
+                })
+        }
+
+        /// The file, and the 1-based line each stanza starts on.
+        fn assemble(stanzas: &[Vec<Vec<u8>>], layout: &Layout) -> (Vec<u8>, Vec<u64>) {
+            let eol: &[u8] = if layout.crlf { b"\r\n" } else { b"\n" };
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            let mut starts = Vec::new();
+            for (i, s) in stanzas.iter().enumerate() {
+                let blanks = if i == 0 {
+                    &layout.leading
+                } else {
+                    &layout.seps[i]
+                };
+                lines.extend(blanks.iter().map(|b| b.as_bytes().to_vec()));
+                starts.push(lines.len() as u64 + 1);
+                lines.extend(s.iter().cloned());
+            }
+            lines.extend(layout.trailing.iter().map(|b| b.as_bytes().to_vec()));
+            let mut out = lines.join(eol);
+            if layout.final_eol && !lines.is_empty() {
+                out.extend_from_slice(eol);
+            }
+            (out, starts)
+        }
+
+        fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
+            lines.iter().map(|l| l.as_bytes().to_vec()).collect()
+        }
+
+        /// A stanza with one defect the module doc names.
+        fn defective(a: &Apk, defect: u8, at: Index) -> Vec<Vec<u8>> {
+            let mut lines = bytes_of(&[
+                format!("P:{}", a.name),
+                format!("V:{}", a.version),
+                "S:1782384".to_owned(),
+            ]);
+            let anywhere = at.index(lines.len() + 1);
+            let long = |key: &[u8]| {
+                let mut l = key.to_vec();
+                l.resize(MAX_LINE + 1 + at.index(100), b'1');
+                l
+            };
+            match defect {
+                0 => drop(lines.remove(1)),
+                1 => drop(lines.remove(0)),
+                2 => lines.insert(anywhere, format!("P:{}", a.name).into_bytes()),
+                3 => lines.insert(anywhere, format!("V:{}", a.version).into_bytes()),
+                4 => {
+                    lines.insert(anywhere, b"o:one".to_vec());
+                    lines.push(b"o:two".to_vec());
+                }
+                5 => {
+                    lines.insert(anywhere, b"A:x86_64".to_vec());
+                    lines.push(b"A:x86_64".to_vec());
+                }
+                6 => {
+                    let bad: [&[u8]; 7] = [
+                        b"not a line",
+                        b"PV:1",
+                        b":x",
+                        b"P",
+                        b"P :x",
+                        b"-:x",
+                        b"\xff:x",
+                    ];
+                    lines.insert(anywhere, bad[at.index(bad.len())].to_vec());
+                }
+                7 => lines[0] = b"P:".to_vec(),
+                8 => lines[1] = b"V:".to_vec(),
+                9 => lines[0] = b"P:a b".to_vec(),
+                10 => lines[1] = b"V:1.0 r0".to_vec(),
+                11 => lines.push(b"A:x 86".to_vec()),
+                12 => lines.push(b"o:".to_vec()),
+                13 => lines[0] = b"P:caf\xc3\x28".to_vec(),
+                14 => lines[0] = long(b"P:"),
+                15 => lines[1] = long(b"V:"),
+                _ => lines.push(long(b"A:")),
+            }
+            lines
+        }
+
+        /// A garbage stanza; the parser must count every one.
+        fn junk() -> impl Strategy<Value = Vec<Vec<u8>>> {
+            prop_oneof![
+                (apk(), 0u8..17, any::<Index>()).prop_map(|(a, d, at)| defective(&a, d, at)),
+                // Only keys the parser does not keep: no P.
+                vec(other_line(), 1..4).prop_map(|l| bytes_of(&l)),
+                // Random lines, one of which starts with a byte that is not
+                // an ASCII letter or digit, so it is not K:value.
+                (
+                    vec("[!-~][ -~]{0,40}", 0..4),
+                    vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..40),
+                    any::<Index>(),
+                )
+                    .prop_map(|(printable, mut foreign, at)| {
+                        foreign.insert(0, 0xff);
+                        let mut lines: Vec<Vec<u8>> =
+                            printable.into_iter().map(String::into_bytes).collect();
+                        lines.insert(at.index(lines.len() + 1), foreign);
+                        lines
+                    }),
+            ]
+        }
+
+        #[derive(Debug, Clone)]
+        enum Entry {
+            Good(Apk, Vec<Vec<u8>>),
+            Junk(Vec<Vec<u8>>),
+        }
+
+        fn entries() -> impl Strategy<Value = Vec<Entry>> {
+            let good = (good_stanza(), prop::bool::weighted(0.1)).prop_map(|((a, lines), huge)| {
+                let mut lines = bytes_of(&lines);
+                if huge {
+                    // An unkept key cut for length costs nothing.
+                    let mut t = b"T:".to_vec();
+                    t.resize(MAX_LINE + 10, b'y');
+                    lines.push(t);
+                }
+                Entry::Good(a, lines)
+            });
+            vec(
+                prop_oneof![3 => good, 2 => junk().prop_map(Entry::Junk)],
+                0..12,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_one_package_or_one_skip_per_stanza(
+                bytes in prop_oneof![vec(any::<u8>(), 0..2048), stanza_like()],
+                cap in 1usize..64,
+            ) {
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
+                for p in &out.packages {
+                    assert_shape(p)?;
+                }
+                let stanzas = stanzas_of(&bytes);
+                prop_assert_eq!(out.packages.len() + out.skipped, stanzas.len());
+                let mut packages = Vec::new();
+                let mut first_line = None;
+                for (start, lines) in &stanzas {
+                    let mut alone = lines.join(&b'\n');
+                    alone.push(b'\n');
+                    let one = parse_text(parse, &alone);
+                    prop_assert_eq!(one.packages.len() + one.skipped, 1, "{:?}", one);
+                    if let Some(s) = &one.first_skipped {
+                        prop_assert_eq!(s.line, 1, "a skip is reported at its stanza's start");
+                        first_line.get_or_insert(*start);
+                    }
+                    packages.extend(one.packages);
+                }
+                prop_assert_eq!(out.packages, packages);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), first_line);
+            }
+
+            #[test]
+            fn well_formed_stanzas_come_back_exactly_and_in_order(
+                (goods, layout) in vec(good_stanza(), 0..8)
+                    .prop_flat_map(|g| { let n = g.len(); (Just(g), layout(n)) }),
+                cap in 1usize..64,
+            ) {
+                let stanzas: Vec<_> = goods.iter().map(|(_, l)| bytes_of(l)).collect();
+                let (bytes, _) = assemble(&stanzas, &layout);
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
+                let want: Vec<Package> = goods.iter().map(|(a, _)| a.expected()).collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+            }
+
+            #[test]
+            fn garbage_stanzas_are_counted_and_never_cost_a_good_one(
+                (entries, layout) in entries()
+                    .prop_flat_map(|e| { let n = e.len(); (Just(e), layout(n)) }),
+            ) {
+                let stanzas: Vec<Vec<Vec<u8>>> = entries
+                    .iter()
+                    .map(|e| match e {
+                        Entry::Good(_, l) | Entry::Junk(l) => l.clone(),
+                    })
+                    .collect();
+                let (bytes, starts) = assemble(&stanzas, &layout);
+                let out = parse_text(parse, &bytes);
+                let want: Vec<Package> = entries
+                    .iter()
+                    .filter_map(|e| match e {
+                        Entry::Good(a, _) => Some(a.expected()),
+                        Entry::Junk(_) => None,
+                    })
+                    .collect();
+                let counted: Vec<u64> = entries
+                    .iter()
+                    .zip(&starts)
+                    .filter(|(e, _)| matches!(e, Entry::Junk(_)))
+                    .map(|(_, start)| *start)
+                    .collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.skipped, counted.len(), "{:?}", out.first_skipped);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), counted.first().copied());
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+            }
+        }
+    }
 }

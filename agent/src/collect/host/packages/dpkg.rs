@@ -523,4 +523,586 @@ Version: 2
             prop_assert_eq!(&p.source_name, src.as_ref().unwrap_or(&name));
         }
     }
+
+    /// Properties of the status-file parser: any bytes give an outcome that
+    /// is the sum of its stanzas read alone; well-formed stanzas, written in
+    /// any of the ways deb822 allows, come back exactly; garbage stanzas
+    /// between them are counted (or, when not installed, silently dropped)
+    /// and never cost a well-formed package.
+    mod properties {
+        use std::io;
+
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+
+        use crate::collect::host::packages::dpkg::{parse, parse_source};
+        use crate::collect::host::packages::testutil::parse_text;
+        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use trustwatch_common::host::Package;
+
+        /// Parses `bytes` through a reader that hands out at most `cap`
+        /// bytes per fill, so lines span fills.
+        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
+            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
+        }
+
+        /// The lines of `bytes` as the module documents them: split at
+        /// `\n`, a final `\r` dropped, no line after a final `\n`.
+        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            if bytes.is_empty() || bytes.ends_with(b"\n") {
+                lines.pop();
+            }
+            lines
+                .into_iter()
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect()
+        }
+
+        fn blank(line: &[u8]) -> bool {
+            line.iter().all(|b| matches!(b, b' ' | b'\t'))
+        }
+
+        /// Maximal runs of non-blank lines, each with its first line's
+        /// 1-based number.
+        fn stanzas_of(bytes: &[u8]) -> Vec<(u64, Vec<&[u8]>)> {
+            let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
+            let mut open = false;
+            for (i, line) in lines_of(bytes).into_iter().enumerate() {
+                if blank(line) {
+                    open = false;
+                } else if open {
+                    if let Some(last) = out.last_mut() {
+                        last.1.push(line);
+                    }
+                } else {
+                    out.push((i as u64 + 1, vec![line]));
+                    open = true;
+                }
+            }
+            out
+        }
+
+        fn assert_shape(p: &Package) -> Result<(), TestCaseError> {
+            prop_assert_eq!(p.manager.as_str(), "dpkg");
+            for v in [&p.name, &p.version, &p.source_name, &p.source_version] {
+                prop_assert!(valid_token(v), "{:?}", p);
+            }
+            prop_assert!(p.arch.is_empty() || valid_token(&p.arch), "{:?}", p);
+            Ok(())
+        }
+
+        /// Status-file-like bytes: field lines, blank lines, continuation
+        /// lines and random bytes, glued together.
+        fn stanza_like() -> impl Strategy<Value = Vec<u8>> {
+            let fragment = prop_oneof![
+                4 => select(vec![
+                    "Package: p\n",
+                    "package:q\n",
+                    "Status: install ok installed\n",
+                    "Status: deinstall ok config-files\n",
+                    "Status: hold ok\n",
+                    "Version: 1:2.3-4\n",
+                    "Version: 1\n",
+                    "Architecture: amd64\n",
+                    "Source: s (9)\n",
+                    "Source: t\n",
+                    "Description: d\n",
+                    " continued\n",
+                    "\n",
+                    " \n",
+                    "\r\n",
+                    "Package: p\nStatus: install ok installed\nVersion: 1\n",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                1 => vec(any::<u8>(), 0..12),
+            ];
+            vec(fragment, 0..40).prop_map(|v| v.concat())
+        }
+
+        /// A binary package name (Debian policy: lower case, digits, `+-.`).
+        fn name() -> impl Strategy<Value = String> {
+            "[a-z0-9][a-z0-9+.-]{1,20}"
+        }
+
+        /// `[epoch:]upstream[-revision]`; the upstream part may hold `-`
+        /// only when there is a revision.
+        fn version() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "([0-9]{1,2}:)?[0-9][A-Za-z0-9.+~]{0,8}",
+                "([0-9]{1,2}:)?[0-9][A-Za-z0-9.+~-]{0,8}-[A-Za-z0-9.+~]{1,6}",
+            ]
+        }
+
+        fn arch() -> impl Strategy<Value = String> {
+            prop_oneof![
+                select(vec!["amd64", "arm64", "i386", "armhf", "all", "ppc64el"])
+                    .prop_map(String::from),
+                "[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}",
+            ]
+        }
+
+        /// One installed package as the test writes it.
+        #[derive(Debug, Clone)]
+        struct Deb {
+            name: String,
+            version: String,
+            arch: Option<String>,
+            /// `Source:` name and, maybe, its parenthesised version.
+            source: Option<(String, Option<String>)>,
+            want: &'static str,
+            flag: &'static str,
+        }
+
+        impl Deb {
+            fn expected(&self) -> Package {
+                let (source_name, source_version) = match &self.source {
+                    None => (self.name.clone(), self.version.clone()),
+                    Some((n, v)) => (n.clone(), v.clone().unwrap_or(self.version.clone())),
+                };
+                Package {
+                    manager: "dpkg".into(),
+                    name: self.name.clone(),
+                    version: self.version.clone(),
+                    source_name,
+                    source_version,
+                    arch: self.arch.clone().unwrap_or_default(),
+                }
+            }
+        }
+
+        fn deb() -> impl Strategy<Value = Deb> {
+            (
+                name(),
+                version(),
+                proptest::option::of(arch()),
+                proptest::option::of((name(), proptest::option::of(version()))),
+                select(vec!["unknown", "install", "hold", "deinstall", "purge"]),
+                select(vec!["ok", "reinstreq"]),
+            )
+                .prop_map(|(name, version, arch, source, want, flag)| Deb {
+                    name,
+                    version,
+                    arch,
+                    source,
+                    want,
+                    flag,
+                })
+        }
+
+        /// How one field line is written.
+        #[derive(Debug, Clone)]
+        struct Style {
+            /// 0: as named, 1: lower case, 2: upper case.
+            case: u8,
+            /// What follows the `:`.
+            sep: &'static str,
+            /// Blanks after the value.
+            trail: &'static str,
+        }
+
+        fn style() -> impl Strategy<Value = Style> {
+            (
+                0u8..3,
+                select(vec![": ", ":", ":  ", ":\t"]),
+                select(vec!["", "", " ", "\t "]),
+            )
+                .prop_map(|(case, sep, trail)| Style { case, sep, trail })
+        }
+
+        fn field(name: &str, value: &str, s: &Style) -> String {
+            let name = match s.case {
+                0 => name.to_owned(),
+                1 => name.to_ascii_lowercase(),
+                _ => name.to_ascii_uppercase(),
+            };
+            format!("{name}{}{value}{}", s.sep, s.trail)
+        }
+
+        /// A field the parser does not keep, with its continuation lines.
+        fn other_field() -> impl Strategy<Value = Vec<String>> {
+            (
+                prop_oneof![
+                    select(vec![
+                        "Priority",
+                        "Section",
+                        "Installed-Size",
+                        "Maintainer",
+                        "Multi-Arch",
+                        "Depends",
+                        "Description",
+                        "Conffiles",
+                        "Homepage",
+                        "Built-Using",
+                        "Source-Version",
+                        "Packages",
+                        "Original-Maintainer",
+                    ])
+                    .prop_map(String::from),
+                    "X-[A-Za-z0-9-]{1,10}",
+                ],
+                "[ -~]{0,30}",
+                vec("[ \t][!-~][ -~]{0,30}", 0..3),
+            )
+                .prop_map(|(n, v, cont)| {
+                    let mut lines = vec![format!("{n}: {v}")];
+                    lines.extend(cont);
+                    lines
+                })
+        }
+
+        /// A well-formed stanza for `d`: its fields in any order, names in
+        /// any case, any separator and trailing blanks, with fields the
+        /// parser does not keep (some spanning lines) among them.
+        fn stanza(d: Deb) -> impl Strategy<Value = Vec<String>> {
+            (
+                vec(style(), 5),
+                vec(other_field(), 0..4),
+                select(vec![" ", " ", "  ", "\t"]),
+                0usize..3,
+            )
+                .prop_flat_map(move |(styles, others, gap, source_form)| {
+                    let status = [d.want, d.flag, "installed"].join(gap);
+                    let mut blocks = vec![
+                        vec![field("Package", &d.name, &styles[0])],
+                        vec![field("Status", &status, &styles[1])],
+                        vec![field("Version", &d.version, &styles[2])],
+                    ];
+                    if let Some(a) = &d.arch {
+                        blocks.push(vec![field("Architecture", a, &styles[3])]);
+                    }
+                    if let Some((n, v)) = &d.source {
+                        let value = match (v, source_form) {
+                            (None, _) => n.clone(),
+                            (Some(v), 0) => format!("{n} ({v})"),
+                            (Some(v), 1) => format!("{n}({v})"),
+                            (Some(v), _) => format!("{n} ( {v} )"),
+                        };
+                        blocks.push(vec![field("Source", &value, &styles[4])]);
+                    }
+                    blocks.extend(others);
+                    Just(blocks).prop_shuffle()
+                })
+                .prop_map(|blocks| blocks.concat())
+        }
+
+        fn good_stanza() -> impl Strategy<Value = (Deb, Vec<String>)> {
+            deb().prop_flat_map(|d| (Just(d.clone()), stanza(d)))
+        }
+
+        /// Where the blank lines go and how lines end.
+        #[derive(Debug, Clone)]
+        struct Layout {
+            crlf: bool,
+            leading: Vec<&'static str>,
+            /// Blank lines before each stanza after the first.
+            seps: Vec<Vec<&'static str>>,
+            trailing: Vec<&'static str>,
+            final_eol: bool,
+        }
+
+        fn layout(stanzas: usize) -> impl Strategy<Value = Layout> {
+            let blank_line = || select(vec!["", "", " ", "\t", " \t "]);
+            (
+                any::<bool>(),
+                vec(blank_line(), 0..2),
+                vec(vec(blank_line(), 1..3), stanzas),
+                vec(blank_line(), 0..2),
+                prop::bool::weighted(0.8),
+            )
+                .prop_map(|(crlf, leading, seps, trailing, final_eol)| Layout {
+                    crlf,
+                    leading,
+                    seps,
+                    trailing,
+                    final_eol,
+                })
+        }
+
+        /// The file, and the 1-based line each stanza starts on.
+        fn assemble(stanzas: &[Vec<Vec<u8>>], layout: &Layout) -> (Vec<u8>, Vec<u64>) {
+            let eol: &[u8] = if layout.crlf { b"\r\n" } else { b"\n" };
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            let mut starts = Vec::new();
+            for (i, s) in stanzas.iter().enumerate() {
+                let blanks = if i == 0 {
+                    &layout.leading
+                } else {
+                    &layout.seps[i]
+                };
+                lines.extend(blanks.iter().map(|b| b.as_bytes().to_vec()));
+                starts.push(lines.len() as u64 + 1);
+                lines.extend(s.iter().cloned());
+            }
+            lines.extend(layout.trailing.iter().map(|b| b.as_bytes().to_vec()));
+            let mut out = lines.join(eol);
+            if layout.final_eol && !lines.is_empty() {
+                out.extend_from_slice(eol);
+            }
+            (out, starts)
+        }
+
+        fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
+            lines.iter().map(|l| l.as_bytes().to_vec()).collect()
+        }
+
+        /// A random line of bytes that is no field: it starts with a byte
+        /// that is not UTF-8, so it has no `:` or an invalid field name.
+        fn foreign_line() -> impl Strategy<Value = Vec<u8>> {
+            vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..40).prop_map(|mut v| {
+                v.insert(0, 0xff);
+                v
+            })
+        }
+
+        /// An installed stanza with one defect the module doc names.
+        fn defective(d: &Deb, defect: u8, at: Index) -> Vec<Vec<u8>> {
+            let mut lines = bytes_of(&[
+                format!("Package: {}", d.name),
+                format!("Status: {} {} installed", d.want, d.flag),
+                format!("Version: {}", d.version),
+            ]);
+            let anywhere = at.index(lines.len() + 1);
+            match defect {
+                0 => drop(lines.remove(2)),
+                1 => drop(lines.remove(0)),
+                2 => drop(lines.remove(1)),
+                3 => {
+                    let bad = [
+                        "installed",
+                        "install ok",
+                        "install ok installed now",
+                        "install ok Installed",
+                        "keep ok installed",
+                        "install fine installed",
+                        "",
+                    ];
+                    lines[1] = format!("Status: {}", bad[at.index(bad.len())]).into_bytes();
+                }
+                4 => lines.insert(anywhere, format!("package: {}", d.name).into_bytes()),
+                5 => lines.insert(anywhere, format!("VERSION: {}", d.version).into_bytes()),
+                6 => lines.insert(at.index(3) + 1, b" continued".to_vec()),
+                7 => lines.insert(anywhere, b"no colon here".to_vec()),
+                8 => {
+                    let bad: [&[u8]; 4] =
+                        [b"Pack age: x", b": x", b"\xffVersion: 1", b"Ver\tsion: 1"];
+                    lines.insert(anywhere, bad[at.index(bad.len())].to_vec());
+                }
+                9 => lines[2] = b"Version:".to_vec(),
+                10 => lines[2] = b"Version: 1.0 2".to_vec(),
+                11 => lines[2] = b"Version: 1.\xff".to_vec(),
+                12 => {
+                    let bad = ["x (1.0", "(1.0)", "a b", "x (1 2)", "x ()", "x (1))y"];
+                    lines.push(format!("Source: {}", bad[at.index(bad.len())]).into_bytes());
+                }
+                13 => lines.push(b"Architecture: amd 64".to_vec()),
+                14 => {
+                    let mut long = b"Version: ".to_vec();
+                    long.resize(MAX_LINE + 1 + at.index(100), b'9');
+                    lines[2] = long;
+                }
+                15 => lines[0] = b"Package: caf\xc3\x28".to_vec(),
+                _ => lines.insert(0, b" a continuation opens the stanza".to_vec()),
+            }
+            lines
+        }
+
+        /// A garbage stanza, and whether the parser must count it.
+        fn junk() -> impl Strategy<Value = (Vec<Vec<u8>>, bool)> {
+            prop_oneof![
+                // Not installed: dropped without complaint.
+                (
+                    deb(),
+                    select(vec![
+                        "not-installed",
+                        "config-files",
+                        "half-installed",
+                        "unpacked",
+                        "half-configured",
+                        "triggers-awaited",
+                        "triggers-pending",
+                    ]),
+                    any::<bool>(),
+                )
+                    .prop_map(|(d, state, with_version)| {
+                        let mut lines = vec![
+                            format!("Package: {}", d.name),
+                            format!("Status: {} {} {state}", d.want, d.flag),
+                            "Conffiles:".to_owned(),
+                            " /etc/old.conf 0123456789abcdef0123456789abcdef".to_owned(),
+                        ];
+                        if with_version {
+                            lines.push(format!("Version: {}", d.version));
+                        }
+                        (bytes_of(&lines), false)
+                    }),
+                // Installed, with one defect.
+                (deb(), 0u8..17, any::<Index>())
+                    .prop_map(|(d, defect, at)| (defective(&d, defect, at), true)),
+                // Random lines, one of which is no field.
+                (
+                    vec("[!-~][ -~]{0,40}", 0..4),
+                    foreign_line(),
+                    any::<Index>()
+                )
+                    .prop_map(|(printable, foreign, at)| {
+                        let mut lines: Vec<Vec<u8>> =
+                            printable.into_iter().map(String::into_bytes).collect();
+                        lines.insert(at.index(lines.len() + 1), foreign);
+                        (lines, true)
+                    }),
+            ]
+        }
+
+        #[derive(Debug, Clone)]
+        enum Entry {
+            Good(Deb, Vec<Vec<u8>>),
+            Junk(Vec<Vec<u8>>, bool),
+        }
+
+        fn entries() -> impl Strategy<Value = Vec<Entry>> {
+            let good = (good_stanza(), prop::bool::weighted(0.1)).prop_map(|((d, lines), huge)| {
+                let mut lines = bytes_of(&lines);
+                if huge {
+                    // An unkept field cut for length costs nothing.
+                    lines.push(b"Description: long".to_vec());
+                    let mut cont = vec![b'y'; MAX_LINE + 10];
+                    cont[0] = b' ';
+                    lines.push(cont);
+                }
+                Entry::Good(d, lines)
+            });
+            vec(
+                prop_oneof![
+                    3 => good,
+                    2 => junk().prop_map(|(lines, counted)| Entry::Junk(lines, counted)),
+                ],
+                0..12,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_the_sum_of_their_stanzas_read_alone(
+                bytes in prop_oneof![vec(any::<u8>(), 0..2048), stanza_like()],
+                cap in 1usize..64,
+            ) {
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
+                for p in &out.packages {
+                    assert_shape(p)?;
+                }
+                let stanzas = stanzas_of(&bytes);
+                let mut packages = Vec::new();
+                let mut skipped = 0;
+                let mut first_line = None;
+                for (start, lines) in &stanzas {
+                    let mut alone = lines.join(&b'\n');
+                    alone.push(b'\n');
+                    let one = parse_text(parse, &alone);
+                    prop_assert!(one.packages.len() + one.skipped <= 1, "{:?}", one);
+                    if let Some(s) = &one.first_skipped {
+                        prop_assert_eq!(s.line, 1, "a skip is reported at its stanza's start");
+                        first_line.get_or_insert(*start);
+                    }
+                    packages.extend(one.packages);
+                    skipped += one.skipped;
+                }
+                prop_assert!(out.packages.len() + out.skipped <= stanzas.len());
+                prop_assert_eq!(out.packages, packages);
+                prop_assert_eq!(out.skipped, skipped);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), first_line);
+            }
+
+            #[test]
+            fn well_formed_stanzas_come_back_exactly_and_in_order(
+                (goods, layout) in vec(good_stanza(), 0..8)
+                    .prop_flat_map(|g| { let n = g.len(); (Just(g), layout(n)) }),
+                cap in 1usize..64,
+            ) {
+                let stanzas: Vec<_> = goods.iter().map(|(_, l)| bytes_of(l)).collect();
+                let (bytes, _) = assemble(&stanzas, &layout);
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
+                let want: Vec<Package> = goods.iter().map(|(d, _)| d.expected()).collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+            }
+
+            #[test]
+            fn garbage_stanzas_are_counted_or_dropped_and_never_cost_a_good_one(
+                (entries, layout) in entries()
+                    .prop_flat_map(|e| { let n = e.len(); (Just(e), layout(n)) }),
+            ) {
+                let stanzas: Vec<Vec<Vec<u8>>> = entries
+                    .iter()
+                    .map(|e| match e {
+                        Entry::Good(_, l) | Entry::Junk(l, _) => l.clone(),
+                    })
+                    .collect();
+                let (bytes, starts) = assemble(&stanzas, &layout);
+                let out = parse_text(parse, &bytes);
+                let want: Vec<Package> = entries
+                    .iter()
+                    .filter_map(|e| match e {
+                        Entry::Good(d, _) => Some(d.expected()),
+                        Entry::Junk(..) => None,
+                    })
+                    .collect();
+                let counted: Vec<u64> = entries
+                    .iter()
+                    .zip(&starts)
+                    .filter(|(e, _)| matches!(e, Entry::Junk(_, true)))
+                    .map(|(_, start)| *start)
+                    .collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.skipped, counted.len(), "{:?}", out.first_skipped);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), counted.first().copied());
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+            }
+
+            #[test]
+            fn source_field_round_trips_in_every_spacing(
+                n in name(),
+                v in version(),
+                form in 0usize..4,
+            ) {
+                let (text, want) = match form {
+                    0 => (n.clone(), (n.as_str(), None)),
+                    1 => (format!("{n} ({v})"), (n.as_str(), Some(v.as_str()))),
+                    2 => (format!("{n}({v})"), (n.as_str(), Some(v.as_str()))),
+                    _ => (format!(" {n}  (\t{v} ) "), (n.as_str(), Some(v.as_str()))),
+                };
+                prop_assert_eq!(parse_source(&text), Some(want));
+            }
+
+            #[test]
+            fn a_parsed_source_field_is_a_decomposition_of_its_text(
+                s in prop_oneof!["[a-z0-9 ().:~+-]{0,24}", "\\PC{0,24}"],
+            ) {
+                let t = s.trim();
+                match parse_source(&s) {
+                    None => {}
+                    Some((n, None)) => {
+                        prop_assert_eq!(n, t);
+                        prop_assert!(valid_token(n) && !n.contains('('));
+                    }
+                    Some((n, Some(v))) => {
+                        prop_assert!(valid_token(n) && !n.contains('('), "{:?}", n);
+                        prop_assert!(valid_token(v), "{:?}", v);
+                        let rest = t.strip_prefix(n).map(str::trim_start);
+                        let inner = rest
+                            .and_then(|r| r.strip_prefix('('))
+                            .and_then(|r| r.strip_suffix(')'))
+                            .map(str::trim);
+                        prop_assert_eq!(inner, Some(v));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -456,4 +456,381 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
             }
         }
     }
+
+    /// Properties of the query-output parser: any bytes give one package or
+    /// one skip per non-empty line, the sum of the lines read alone;
+    /// well-formed `--qf` lines come back exactly; garbage lines between
+    /// them are counted and never cost a well-formed package; source RPM
+    /// file names split back into what they were built from.
+    mod properties {
+        use std::io;
+
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+
+        use crate::collect::host::packages::rpm::{parse, parse_srpm};
+        use crate::collect::host::packages::testutil::parse_text;
+        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use trustwatch_common::host::Package;
+
+        /// Parses `bytes` through a reader that hands out at most `cap`
+        /// bytes per fill, so lines span fills.
+        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
+            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
+        }
+
+        /// The lines of `bytes` as the module documents them: split at
+        /// `\n`, a final `\r` dropped, no line after a final `\n`.
+        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+            if bytes.is_empty() || bytes.ends_with(b"\n") {
+                lines.pop();
+            }
+            lines
+                .into_iter()
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect()
+        }
+
+        fn assert_shape(p: &Package) -> Result<(), TestCaseError> {
+            prop_assert_eq!(p.manager.as_str(), "rpm");
+            for v in [&p.name, &p.version, &p.source_name, &p.source_version] {
+                prop_assert!(valid_token(v), "{:?}", p);
+            }
+            // `[epoch:]version-release`, both sides.
+            prop_assert!(
+                p.version.contains('-') && p.source_version.contains('-'),
+                "{:?}",
+                p
+            );
+            prop_assert!(p.arch.is_empty() || valid_token(&p.arch), "{:?}", p);
+            Ok(())
+        }
+
+        /// Query-output-like bytes: fields, tabs, newlines and random bytes.
+        fn output_like() -> impl Strategy<Value = Vec<u8>> {
+            let fragment = prop_oneof![
+                4 => select(vec![
+                    "bash",
+                    "\t",
+                    "\t",
+                    "(none)",
+                    "1",
+                    "5.1.8",
+                    "9.el9",
+                    "x86_64",
+                    "bash-5.1.8-9.el9.src.rpm",
+                    ".nosrc.rpm",
+                    "-",
+                    "\n",
+                    "\r\n",
+                    " ",
+                    "bash\t(none)\t5.1.8\t9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\n",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+                1 => vec(any::<u8>(), 0..12),
+            ];
+            vec(fragment, 0..60).prop_map(|v| v.concat())
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9][A-Za-z0-9_+.-]{0,20}"
+        }
+
+        /// An rpm version or release: no `-`.
+        fn part() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9._+~^]{1,12}"
+        }
+
+        /// One package as `rpm -qa --qf` prints it.
+        #[derive(Debug, Clone)]
+        struct Rpm {
+            name: String,
+            epoch: Option<u32>,
+            version: String,
+            release: String,
+            /// `None` prints `(none)`.
+            arch: Option<String>,
+            /// Source name, version, release and suffix; `None` prints `(none)`.
+            srpm: Option<(String, String, String, &'static str)>,
+        }
+
+        impl Rpm {
+            fn fields(&self) -> Vec<Vec<u8>> {
+                let none = || "(none)".to_owned();
+                [
+                    self.name.clone(),
+                    self.epoch.map_or_else(none, |e| e.to_string()),
+                    self.version.clone(),
+                    self.release.clone(),
+                    self.arch.clone().unwrap_or_else(none),
+                    self.srpm
+                        .as_ref()
+                        .map_or_else(none, |(n, v, r, s)| format!("{n}-{v}-{r}{s}")),
+                ]
+                .into_iter()
+                .map(String::into_bytes)
+                .collect()
+            }
+
+            fn line(&self) -> Vec<u8> {
+                self.fields().join(&b'\t')
+            }
+
+            fn expected(&self) -> Package {
+                let evr = |v: &str, r: &str| match self.epoch {
+                    Some(e) => format!("{e}:{v}-{r}"),
+                    None => format!("{v}-{r}"),
+                };
+                let version = evr(&self.version, &self.release);
+                let (source_name, source_version) = match &self.srpm {
+                    None => (self.name.clone(), version.clone()),
+                    Some((n, v, r, _)) => (n.clone(), evr(v, r)),
+                };
+                Package {
+                    manager: "rpm".into(),
+                    name: self.name.clone(),
+                    version,
+                    source_name,
+                    source_version,
+                    arch: self.arch.clone().unwrap_or_default(),
+                }
+            }
+        }
+
+        fn rpm() -> impl Strategy<Value = Rpm> {
+            (
+                name(),
+                proptest::option::of(prop_oneof![0u32..100, any::<u32>()]),
+                part(),
+                part(),
+                proptest::option::of(
+                    select(vec![
+                        "x86_64", "noarch", "i686", "aarch64", "ppc64le", "s390x", "armv7hl",
+                    ])
+                    .prop_map(String::from),
+                ),
+                proptest::option::of((
+                    name(),
+                    part(),
+                    part(),
+                    select(vec![".src.rpm", ".nosrc.rpm"]),
+                )),
+            )
+                .prop_map(|(name, epoch, version, release, arch, srpm)| Rpm {
+                    name,
+                    epoch,
+                    version,
+                    release,
+                    arch,
+                    srpm,
+                })
+        }
+
+        /// A line with one defect the module doc names.
+        fn defective(p: &Rpm, defect: u8, at: Index) -> Vec<u8> {
+            let mut fields = p.fields();
+            match defect {
+                // Cut before the sixth field: fewer than six fields.
+                0 => {
+                    let line = p.line();
+                    let fifth_tab = line
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\t')
+                        .nth(4)
+                        .map_or(line.len(), |(i, _)| i);
+                    return line[..at.index(fifth_tab) + 1].to_vec();
+                }
+                1 => fields.push(b"extra".to_vec()),
+                2 => {
+                    let bad = [
+                        "x",
+                        "-1",
+                        "12345678901",
+                        "1.0",
+                        " 1",
+                        "0x1",
+                        "(None)",
+                        "none",
+                    ];
+                    fields[1] = bad[at.index(bad.len())].as_bytes().to_vec();
+                }
+                3 => {
+                    let bad: [&[u8]; 4] = [b"", b"a b", b"x\xffy", b"a\x01b"];
+                    // Every (field, bad value) pair: name, version, release, arch.
+                    let k = at.index(4 * bad.len());
+                    fields[[0, 2, 3, 4][k % 4]] = bad[k / 4].to_vec();
+                }
+                4 => {
+                    let bad = [
+                        "foo",
+                        "x-1.src.rpm",
+                        "x-1-2.rpm",
+                        "-1-2.src.rpm",
+                        "",
+                        "x-1-2.src.rpm.sig",
+                        "x--2.src.rpm",
+                        "x-1-.src.rpm",
+                        "x-1-2 .src.rpm",
+                        "none",
+                    ];
+                    fields[5] = bad[at.index(bad.len())].as_bytes().to_vec();
+                }
+                _ => {
+                    let mut line = p.line();
+                    line.resize(MAX_LINE + 1 + at.index(100), b'x');
+                    return line;
+                }
+            }
+            fields.join(&b'\t')
+        }
+
+        /// A garbage line, and whether the parser must count it.
+        fn junk() -> impl Strategy<Value = (Vec<u8>, bool)> {
+            prop_oneof![
+                2 => (rpm(), 0u8..6, any::<Index>())
+                    .prop_map(|(p, d, at)| (defective(&p, d, at), true)),
+                // Empty lines are passed over; blank ones are one field.
+                1 => select(vec![("", false), (" ", true), ("\t", true), (" \t ", true)])
+                    .prop_map(|(l, counted)| (l.as_bytes().to_vec(), counted)),
+                // Printable text without a tab: one field.
+                1 => "[ -~]{1,40}".prop_map(|l| (l.into_bytes(), true)),
+                // Random bytes behind a byte that is not UTF-8: an invalid name.
+                1 => vec(any::<u8>().prop_filter("one line", |b| *b != b'\n'), 0..60)
+                    .prop_map(|mut v| {
+                        v.insert(0, 0xff);
+                        (v, true)
+                    }),
+            ]
+        }
+
+        fn assemble(lines: &[Vec<u8>], crlf: bool, final_eol: bool) -> Vec<u8> {
+            let eol: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+            let mut out = lines.join(eol);
+            if final_eol && !lines.is_empty() {
+                out.extend_from_slice(eol);
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_one_package_or_one_skip_per_non_empty_line(
+                bytes in prop_oneof![vec(any::<u8>(), 0..2048), output_like()],
+                cap in 1usize..64,
+            ) {
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
+                for p in &out.packages {
+                    assert_shape(p)?;
+                }
+                let mut records = 0;
+                let mut packages = Vec::new();
+                let mut first_line = None;
+                for (i, line) in lines_of(&bytes).into_iter().enumerate() {
+                    if line.is_empty() {
+                        continue;
+                    }
+                    records += 1;
+                    let one = parse_text(parse, line);
+                    prop_assert_eq!(one.packages.len() + one.skipped, 1, "{:?}", one);
+                    if one.skipped > 0 {
+                        first_line.get_or_insert(i as u64 + 1);
+                    }
+                    packages.extend(one.packages);
+                }
+                prop_assert_eq!(out.packages.len() + out.skipped, records);
+                prop_assert_eq!(out.packages, packages);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), first_line);
+            }
+
+            #[test]
+            fn well_formed_lines_come_back_exactly_and_in_order(
+                pkgs in vec((rpm(), 0usize..2), 0..16),
+                crlf in any::<bool>(),
+                final_eol in prop::bool::weighted(0.8),
+                cap in 1usize..64,
+            ) {
+                let mut lines = Vec::new();
+                for (p, empty_lines_after) in &pkgs {
+                    lines.push(p.line());
+                    lines.extend(std::iter::repeat_n(Vec::new(), *empty_lines_after));
+                }
+                let bytes = assemble(&lines, crlf, final_eol);
+                let out = parse_text(parse, &bytes);
+                prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
+                let want: Vec<Package> = pkgs.iter().map(|(p, _)| p.expected()).collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+            }
+
+            #[test]
+            fn garbage_lines_are_counted_and_never_cost_a_good_one(
+                entries in vec(prop_oneof![
+                    3 => rpm().prop_map(Ok),
+                    2 => junk().prop_map(Err),
+                ], 0..24),
+                crlf in any::<bool>(),
+                final_eol in prop::bool::weighted(0.8),
+            ) {
+                let lines: Vec<Vec<u8>> = entries
+                    .iter()
+                    .map(|e| match e {
+                        Ok(p) => p.line(),
+                        Err((line, _)) => line.clone(),
+                    })
+                    .collect();
+                let bytes = assemble(&lines, crlf, final_eol);
+                let out = parse_text(parse, &bytes);
+                let want: Vec<Package> =
+                    entries.iter().filter_map(|e| e.as_ref().ok().map(Rpm::expected)).collect();
+                let counted: Vec<u64> = entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| matches!(e, Err((_, true))))
+                    .map(|(i, _)| i as u64 + 1)
+                    .collect();
+                prop_assert_eq!(&out.packages, &want);
+                prop_assert_eq!(out.skipped, counted.len(), "{:?}", out.first_skipped);
+                prop_assert_eq!(out.first_skipped.map(|s| s.line), counted.first().copied());
+                prop_assert_eq!(out.bytes, bytes.len() as u64);
+            }
+
+            #[test]
+            fn a_source_rpm_name_splits_back_into_name_version_release(
+                n in name(),
+                v in part(),
+                r in part(),
+                suffix in select(vec![".src.rpm", ".nosrc.rpm"]),
+            ) {
+                let file = format!("{n}-{v}-{r}{suffix}");
+                prop_assert_eq!(parse_srpm(&file), Some((n.as_str(), v.as_str(), r.as_str())));
+            }
+
+            #[test]
+            fn a_parsed_source_rpm_name_is_a_decomposition_of_its_text(
+                s in prop_oneof![
+                    "[a-z0-9. -]{0,16}(\\.src\\.rpm|\\.nosrc\\.rpm)?",
+                    "\\PC{0,16}(\\.src\\.rpm|\\.nosrc\\.rpm)?",
+                ],
+            ) {
+                if let Some((n, v, r)) = parse_srpm(&s) {
+                    for t in [n, v, r] {
+                        prop_assert!(valid_token(t), "{:?}", t);
+                    }
+                    prop_assert!(!v.contains('-') && !r.contains('-'), "{:?}", (n, v, r));
+                    let stem = format!("{n}-{v}-{r}");
+                    prop_assert!(
+                        s == format!("{stem}.src.rpm") || s == format!("{stem}.nosrc.rpm"),
+                        "{:?} from {:?}", (n, v, r), s
+                    );
+                }
+            }
+        }
+    }
 }
