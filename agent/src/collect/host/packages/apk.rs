@@ -244,42 +244,22 @@ o:busybox
     /// well-formed stanzas come back exactly; garbage stanzas between them
     /// are counted and never cost a well-formed package.
     mod properties {
-        use std::io;
 
         use proptest::collection::vec;
         use proptest::prelude::*;
         use proptest::sample::{select, Index};
 
         use crate::collect::host::packages::apk::parse;
-        use crate::collect::host::packages::testutil::parse_text;
-        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use crate::collect::host::packages::testutil::{self, parse_text};
+        use crate::collect::host::packages::{valid_token, MAX_LINE};
         use trustwatch_common::host::Package;
-
-        /// Parses `bytes` through a reader that hands out at most `cap`
-        /// bytes per fill, so lines span fills.
-        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
-            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
-        }
-
-        /// The lines of `bytes` as the module documents them: split at
-        /// `\n`, a final `\r` dropped, no line after a final `\n`.
-        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
-            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-            if bytes.is_empty() || bytes.ends_with(b"\n") {
-                lines.pop();
-            }
-            lines
-                .into_iter()
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .collect()
-        }
 
         /// Maximal runs of lines that are not blank, each with its first
         /// line's 1-based number.
         fn stanzas_of(bytes: &[u8]) -> Vec<(u64, Vec<&[u8]>)> {
             let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
             let mut open = false;
-            for (i, line) in lines_of(bytes).into_iter().enumerate() {
+            for (i, line) in testutil::lines_of(bytes).into_iter().enumerate() {
                 if line.iter().all(|b| matches!(b, b' ' | b'\t')) {
                     open = false;
                 } else if open {
@@ -422,65 +402,9 @@ o:busybox
             })
         }
 
-        /// Where the blank lines go and how lines end.
-        #[derive(Debug, Clone)]
-        struct Layout {
-            crlf: bool,
-            leading: Vec<&'static str>,
-            /// Blank lines before each stanza after the first.
-            seps: Vec<Vec<&'static str>>,
-            trailing: Vec<&'static str>,
-            final_eol: bool,
-        }
-
-        fn layout(stanzas: usize) -> impl Strategy<Value = Layout> {
-            let blank_line = || select(vec!["", "", " ", "\t", " \t "]);
-            (
-                any::<bool>(),
-                vec(blank_line(), 0..2),
-                vec(vec(blank_line(), 1..3), stanzas),
-                vec(blank_line(), 0..2),
-                prop::bool::weighted(0.8),
-            )
-                .prop_map(|(crlf, leading, seps, trailing, final_eol)| Layout {
-                    crlf,
-                    leading,
-                    seps,
-                    trailing,
-                    final_eol,
-                })
-        }
-
-        /// The file, and the 1-based line each stanza starts on.
-        fn assemble(stanzas: &[Vec<Vec<u8>>], layout: &Layout) -> (Vec<u8>, Vec<u64>) {
-            let eol: &[u8] = if layout.crlf { b"\r\n" } else { b"\n" };
-            let mut lines: Vec<Vec<u8>> = Vec::new();
-            let mut starts = Vec::new();
-            for (i, s) in stanzas.iter().enumerate() {
-                let blanks = if i == 0 {
-                    &layout.leading
-                } else {
-                    &layout.seps[i]
-                };
-                lines.extend(blanks.iter().map(|b| b.as_bytes().to_vec()));
-                starts.push(lines.len() as u64 + 1);
-                lines.extend(s.iter().cloned());
-            }
-            lines.extend(layout.trailing.iter().map(|b| b.as_bytes().to_vec()));
-            let mut out = lines.join(eol);
-            if layout.final_eol && !lines.is_empty() {
-                out.extend_from_slice(eol);
-            }
-            (out, starts)
-        }
-
-        fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
-            lines.iter().map(|l| l.as_bytes().to_vec()).collect()
-        }
-
         /// A stanza with one defect the module doc names.
         fn defective(a: &Apk, defect: u8, at: Index) -> Vec<Vec<u8>> {
-            let mut lines = bytes_of(&[
+            let mut lines = testutil::bytes_of(&[
                 format!("P:{}", a.name),
                 format!("V:{}", a.version),
                 "S:1782384".to_owned(),
@@ -535,7 +459,7 @@ o:busybox
             prop_oneof![
                 (apk(), 0u8..17, any::<Index>()).prop_map(|(a, d, at)| defective(&a, d, at)),
                 // Only keys the parser does not keep: no P.
-                vec(other_line(), 1..4).prop_map(|l| bytes_of(&l)),
+                vec(other_line(), 1..4).prop_map(|l| testutil::bytes_of(&l)),
                 // Random lines, one of which starts with a byte that is not
                 // an ASCII letter or digit, so it is not K:value.
                 (
@@ -561,7 +485,7 @@ o:busybox
 
         fn entries() -> impl Strategy<Value = Vec<Entry>> {
             let good = (good_stanza(), prop::bool::weighted(0.1)).prop_map(|((a, lines), huge)| {
-                let mut lines = bytes_of(&lines);
+                let mut lines = testutil::bytes_of(&lines);
                 if huge {
                     // An unkept key cut for length costs nothing.
                     let mut t = b"T:".to_vec();
@@ -584,7 +508,7 @@ o:busybox
             ) {
                 let out = parse_text(parse, &bytes);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
                 prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
                 for p in &out.packages {
                     assert_shape(p)?;
@@ -611,23 +535,23 @@ o:busybox
             #[test]
             fn well_formed_stanzas_come_back_exactly_and_in_order(
                 (goods, layout) in vec(good_stanza(), 0..8)
-                    .prop_flat_map(|g| { let n = g.len(); (Just(g), layout(n)) }),
+                    .prop_flat_map(|g| { let n = g.len(); (Just(g), testutil::layout(n)) }),
                 cap in 1usize..64,
             ) {
-                let stanzas: Vec<_> = goods.iter().map(|(_, l)| bytes_of(l)).collect();
-                let (bytes, _) = assemble(&stanzas, &layout);
+                let stanzas: Vec<_> = goods.iter().map(|(_, l)| testutil::bytes_of(l)).collect();
+                let (bytes, _) = testutil::assemble(&stanzas, &layout);
                 let out = parse_text(parse, &bytes);
                 prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
                 let want: Vec<Package> = goods.iter().map(|(a, _)| a.expected()).collect();
                 prop_assert_eq!(&out.packages, &want);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
             }
 
             #[test]
             fn garbage_stanzas_are_counted_and_never_cost_a_good_one(
                 (entries, layout) in entries()
-                    .prop_flat_map(|e| { let n = e.len(); (Just(e), layout(n)) }),
+                    .prop_flat_map(|e| { let n = e.len(); (Just(e), testutil::layout(n)) }),
             ) {
                 let stanzas: Vec<Vec<Vec<u8>>> = entries
                     .iter()
@@ -635,7 +559,7 @@ o:busybox
                         Entry::Good(_, l) | Entry::Junk(l) => l.clone(),
                     })
                     .collect();
-                let (bytes, starts) = assemble(&stanzas, &layout);
+                let (bytes, starts) = testutil::assemble(&stanzas, &layout);
                 let out = parse_text(parse, &bytes);
                 let want: Vec<Package> = entries
                     .iter()

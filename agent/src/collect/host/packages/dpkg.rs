@@ -530,35 +530,15 @@ Version: 2
     /// between them are counted (or, when not installed, silently dropped)
     /// and never cost a well-formed package.
     mod properties {
-        use std::io;
 
         use proptest::collection::vec;
         use proptest::prelude::*;
         use proptest::sample::{select, Index};
 
         use crate::collect::host::packages::dpkg::{parse, parse_source};
-        use crate::collect::host::packages::testutil::parse_text;
-        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use crate::collect::host::packages::testutil::{self, parse_text};
+        use crate::collect::host::packages::{valid_token, MAX_LINE};
         use trustwatch_common::host::Package;
-
-        /// Parses `bytes` through a reader that hands out at most `cap`
-        /// bytes per fill, so lines span fills.
-        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
-            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
-        }
-
-        /// The lines of `bytes` as the module documents them: split at
-        /// `\n`, a final `\r` dropped, no line after a final `\n`.
-        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
-            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-            if bytes.is_empty() || bytes.ends_with(b"\n") {
-                lines.pop();
-            }
-            lines
-                .into_iter()
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .collect()
-        }
 
         fn blank(line: &[u8]) -> bool {
             line.iter().all(|b| matches!(b, b' ' | b'\t'))
@@ -569,7 +549,7 @@ Version: 2
         fn stanzas_of(bytes: &[u8]) -> Vec<(u64, Vec<&[u8]>)> {
             let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
             let mut open = false;
-            for (i, line) in lines_of(bytes).into_iter().enumerate() {
+            for (i, line) in testutil::lines_of(bytes).into_iter().enumerate() {
                 if blank(line) {
                     open = false;
                 } else if open {
@@ -791,62 +771,6 @@ Version: 2
             deb().prop_flat_map(|d| (Just(d.clone()), stanza(d)))
         }
 
-        /// Where the blank lines go and how lines end.
-        #[derive(Debug, Clone)]
-        struct Layout {
-            crlf: bool,
-            leading: Vec<&'static str>,
-            /// Blank lines before each stanza after the first.
-            seps: Vec<Vec<&'static str>>,
-            trailing: Vec<&'static str>,
-            final_eol: bool,
-        }
-
-        fn layout(stanzas: usize) -> impl Strategy<Value = Layout> {
-            let blank_line = || select(vec!["", "", " ", "\t", " \t "]);
-            (
-                any::<bool>(),
-                vec(blank_line(), 0..2),
-                vec(vec(blank_line(), 1..3), stanzas),
-                vec(blank_line(), 0..2),
-                prop::bool::weighted(0.8),
-            )
-                .prop_map(|(crlf, leading, seps, trailing, final_eol)| Layout {
-                    crlf,
-                    leading,
-                    seps,
-                    trailing,
-                    final_eol,
-                })
-        }
-
-        /// The file, and the 1-based line each stanza starts on.
-        fn assemble(stanzas: &[Vec<Vec<u8>>], layout: &Layout) -> (Vec<u8>, Vec<u64>) {
-            let eol: &[u8] = if layout.crlf { b"\r\n" } else { b"\n" };
-            let mut lines: Vec<Vec<u8>> = Vec::new();
-            let mut starts = Vec::new();
-            for (i, s) in stanzas.iter().enumerate() {
-                let blanks = if i == 0 {
-                    &layout.leading
-                } else {
-                    &layout.seps[i]
-                };
-                lines.extend(blanks.iter().map(|b| b.as_bytes().to_vec()));
-                starts.push(lines.len() as u64 + 1);
-                lines.extend(s.iter().cloned());
-            }
-            lines.extend(layout.trailing.iter().map(|b| b.as_bytes().to_vec()));
-            let mut out = lines.join(eol);
-            if layout.final_eol && !lines.is_empty() {
-                out.extend_from_slice(eol);
-            }
-            (out, starts)
-        }
-
-        fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
-            lines.iter().map(|l| l.as_bytes().to_vec()).collect()
-        }
-
         /// A random line of bytes that is no field: it starts with a byte
         /// that is not UTF-8, so it has no `:` or an invalid field name.
         fn foreign_line() -> impl Strategy<Value = Vec<u8>> {
@@ -858,7 +782,7 @@ Version: 2
 
         /// An installed stanza with one defect the module doc names.
         fn defective(d: &Deb, defect: u8, at: Index) -> Vec<Vec<u8>> {
-            let mut lines = bytes_of(&[
+            let mut lines = testutil::bytes_of(&[
                 format!("Package: {}", d.name),
                 format!("Status: {} {} installed", d.want, d.flag),
                 format!("Version: {}", d.version),
@@ -935,7 +859,7 @@ Version: 2
                         if with_version {
                             lines.push(format!("Version: {}", d.version));
                         }
-                        (bytes_of(&lines), false)
+                        (testutil::bytes_of(&lines), false)
                     }),
                 // Installed, with one defect.
                 (deb(), 0u8..17, any::<Index>())
@@ -963,7 +887,7 @@ Version: 2
 
         fn entries() -> impl Strategy<Value = Vec<Entry>> {
             let good = (good_stanza(), prop::bool::weighted(0.1)).prop_map(|((d, lines), huge)| {
-                let mut lines = bytes_of(&lines);
+                let mut lines = testutil::bytes_of(&lines);
                 if huge {
                     // An unkept field cut for length costs nothing.
                     lines.push(b"Description: long".to_vec());
@@ -990,7 +914,7 @@ Version: 2
             ) {
                 let out = parse_text(parse, &bytes);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
                 prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
                 for p in &out.packages {
                     assert_shape(p)?;
@@ -1020,23 +944,23 @@ Version: 2
             #[test]
             fn well_formed_stanzas_come_back_exactly_and_in_order(
                 (goods, layout) in vec(good_stanza(), 0..8)
-                    .prop_flat_map(|g| { let n = g.len(); (Just(g), layout(n)) }),
+                    .prop_flat_map(|g| { let n = g.len(); (Just(g), testutil::layout(n)) }),
                 cap in 1usize..64,
             ) {
-                let stanzas: Vec<_> = goods.iter().map(|(_, l)| bytes_of(l)).collect();
-                let (bytes, _) = assemble(&stanzas, &layout);
+                let stanzas: Vec<_> = goods.iter().map(|(_, l)| testutil::bytes_of(l)).collect();
+                let (bytes, _) = testutil::assemble(&stanzas, &layout);
                 let out = parse_text(parse, &bytes);
                 prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
                 let want: Vec<Package> = goods.iter().map(|(d, _)| d.expected()).collect();
                 prop_assert_eq!(&out.packages, &want);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
             }
 
             #[test]
             fn garbage_stanzas_are_counted_or_dropped_and_never_cost_a_good_one(
                 (entries, layout) in entries()
-                    .prop_flat_map(|e| { let n = e.len(); (Just(e), layout(n)) }),
+                    .prop_flat_map(|e| { let n = e.len(); (Just(e), testutil::layout(n)) }),
             ) {
                 let stanzas: Vec<Vec<Vec<u8>>> = entries
                     .iter()
@@ -1044,7 +968,7 @@ Version: 2
                         Entry::Good(_, l) | Entry::Junk(l, _) => l.clone(),
                     })
                     .collect();
-                let (bytes, starts) = assemble(&stanzas, &layout);
+                let (bytes, starts) = testutil::assemble(&stanzas, &layout);
                 let out = parse_text(parse, &bytes);
                 let want: Vec<Package> = entries
                     .iter()

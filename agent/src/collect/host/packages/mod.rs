@@ -341,10 +341,90 @@ impl Inventory {
 pub(crate) mod testutil {
     use super::*;
 
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
     /// Runs a parser over text.
     pub fn parse_text(parse: Parser, s: &[u8]) -> ParseOutcome {
         let mut r = io::Cursor::new(s.to_vec());
         parse(&mut r).unwrap()
+    }
+
+    /// Runs a parser over `bytes` through a reader that hands out at most
+    /// `cap` bytes per fill, so lines span fills.
+    pub fn parse_chunked(parse: Parser, bytes: &[u8], cap: usize) -> ParseOutcome {
+        parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
+    }
+
+    /// The lines of `bytes` as [`LineReader`] reads them: split at `\n`, a
+    /// final `\r` dropped, no line after a final `\n`.
+    pub fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
+        let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        if bytes.is_empty() || bytes.ends_with(b"\n") {
+            lines.pop();
+        }
+        lines
+            .into_iter()
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect()
+    }
+
+    /// Where the blank lines go and how lines end, in a generated file of
+    /// stanzas (dpkg, apk).
+    #[derive(Debug, Clone)]
+    pub struct Layout {
+        pub crlf: bool,
+        pub leading: Vec<&'static str>,
+        /// Blank lines before each stanza after the first.
+        pub seps: Vec<Vec<&'static str>>,
+        pub trailing: Vec<&'static str>,
+        pub final_eol: bool,
+    }
+
+    pub fn layout(stanzas: usize) -> impl Strategy<Value = Layout> {
+        let blank_line = || select(vec!["", "", " ", "\t", " \t "]);
+        (
+            any::<bool>(),
+            vec(blank_line(), 0..2),
+            vec(vec(blank_line(), 1..3), stanzas),
+            vec(blank_line(), 0..2),
+            prop::bool::weighted(0.8),
+        )
+            .prop_map(|(crlf, leading, seps, trailing, final_eol)| Layout {
+                crlf,
+                leading,
+                seps,
+                trailing,
+                final_eol,
+            })
+    }
+
+    /// The file, and the 1-based line each stanza starts on.
+    pub fn assemble(stanzas: &[Vec<Vec<u8>>], layout: &Layout) -> (Vec<u8>, Vec<u64>) {
+        let eol: &[u8] = if layout.crlf { b"\r\n" } else { b"\n" };
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut starts = Vec::new();
+        for (i, s) in stanzas.iter().enumerate() {
+            let blanks = if i == 0 {
+                &layout.leading
+            } else {
+                &layout.seps[i]
+            };
+            lines.extend(blanks.iter().map(|b| b.as_bytes().to_vec()));
+            starts.push(lines.len() as u64 + 1);
+            lines.extend(s.iter().cloned());
+        }
+        lines.extend(layout.trailing.iter().map(|b| b.as_bytes().to_vec()));
+        let mut out = lines.join(eol);
+        if layout.final_eol && !lines.is_empty() {
+            out.extend_from_slice(eol);
+        }
+        (out, starts)
+    }
+
+    pub fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
+        lines.iter().map(|l| l.as_bytes().to_vec()).collect()
     }
 }
 

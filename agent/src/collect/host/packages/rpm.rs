@@ -463,35 +463,15 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
     /// them are counted and never cost a well-formed package; source RPM
     /// file names split back into what they were built from.
     mod properties {
-        use std::io;
 
         use proptest::collection::vec;
         use proptest::prelude::*;
         use proptest::sample::{select, Index};
 
         use crate::collect::host::packages::rpm::{parse, parse_srpm};
-        use crate::collect::host::packages::testutil::parse_text;
-        use crate::collect::host::packages::{valid_token, ParseOutcome, MAX_LINE};
+        use crate::collect::host::packages::testutil::{self, parse_text};
+        use crate::collect::host::packages::{valid_token, MAX_LINE};
         use trustwatch_common::host::Package;
-
-        /// Parses `bytes` through a reader that hands out at most `cap`
-        /// bytes per fill, so lines span fills.
-        fn parse_chunked(bytes: &[u8], cap: usize) -> ParseOutcome {
-            parse(&mut io::BufReader::with_capacity(cap, bytes)).unwrap()
-        }
-
-        /// The lines of `bytes` as the module documents them: split at
-        /// `\n`, a final `\r` dropped, no line after a final `\n`.
-        fn lines_of(bytes: &[u8]) -> Vec<&[u8]> {
-            let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-            if bytes.is_empty() || bytes.ends_with(b"\n") {
-                lines.pop();
-            }
-            lines
-                .into_iter()
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .collect()
-        }
 
         fn assert_shape(p: &Package) -> Result<(), TestCaseError> {
             prop_assert_eq!(p.manager.as_str(), "rpm");
@@ -723,7 +703,7 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
             ) {
                 let out = parse_text(parse, &bytes);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
                 prop_assert_eq!(out.first_skipped.is_some(), out.skipped > 0);
                 for p in &out.packages {
                     assert_shape(p)?;
@@ -731,7 +711,7 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
                 let mut records = 0;
                 let mut packages = Vec::new();
                 let mut first_line = None;
-                for (i, line) in lines_of(&bytes).into_iter().enumerate() {
+                for (i, line) in testutil::lines_of(&bytes).into_iter().enumerate() {
                     if line.is_empty() {
                         continue;
                     }
@@ -766,7 +746,7 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
                 let want: Vec<Package> = pkgs.iter().map(|(p, _)| p.expected()).collect();
                 prop_assert_eq!(&out.packages, &want);
                 prop_assert_eq!(out.bytes, bytes.len() as u64);
-                prop_assert_eq!(&parse_chunked(&bytes, cap), &out);
+                prop_assert_eq!(&testutil::parse_chunked(parse, &bytes, cap), &out);
             }
 
             #[test]
