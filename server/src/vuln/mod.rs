@@ -179,3 +179,43 @@ mod tests {
         assert_eq!(check_json_depth(bomb.as_bytes(), MAX_JSON_DEPTH), Err(64));
     }
 }
+
+/// Generators the feed decoders' property tests share.
+#[cfg(test)]
+pub(crate) mod testgen {
+    use proptest::prelude::*;
+    use time::Date;
+
+    /// Any calendar day of a four-digit year.
+    pub fn date() -> impl Strategy<Value = Date> {
+        let lo = Date::MIN.to_julian_day().max(1_721_060); // 0000-01-01
+        let hi = Date::MAX.to_julian_day().min(5_373_484); // 9999-12-31
+        (lo..=hi).prop_map(|j| Date::from_julian_day(j).unwrap_or(Date::MIN))
+    }
+
+    pub fn ymd(d: Date) -> String {
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+
+    /// `YYYY-MM-DD` shapes that are not calendar days (or not the shape).
+    pub fn bad_date() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (1900i32..2100, 0u8..=15, 0u8..=40)
+                .prop_filter("not a calendar day", |(y, m, d)| {
+                    time::Month::try_from(*m)
+                        .ok()
+                        .and_then(|m| Date::from_calendar_date(*y, m, *d).ok())
+                        .is_none()
+                })
+                .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
+            Just("2025-02-30".to_owned()),
+            Just("2023-02-29".to_owned()),
+            Just("2025-8-25".to_owned()),
+            Just("2025/08/25".to_owned()),
+            Just("+025-08-25".to_owned()),
+            Just("2025-08-25T00:00:00Z".to_owned()),
+            Just("２０２５-08-25".to_owned()),
+            Just(String::new()),
+        ]
+    }
+}
