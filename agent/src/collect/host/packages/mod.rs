@@ -423,6 +423,34 @@ pub(crate) mod testutil {
         (out, starts)
     }
 
+    /// Up to `max` fragments concatenated: mostly pieces of the format
+    /// (`pieces`), sometimes a few random bytes.
+    pub fn noise(pieces: Vec<&'static str>, max: usize) -> impl Strategy<Value = Vec<u8>> {
+        let fragment = prop_oneof![
+            4 => select(pieces).prop_map(|s| s.as_bytes().to_vec()),
+            1 => vec(any::<u8>(), 0..12),
+        ];
+        vec(fragment, 0..max).prop_map(|v| v.concat())
+    }
+
+    /// Well-formed stanzas laid out by `layout` parse back to exactly
+    /// `want`, nothing skipped, the same when read `cap` bytes at a time.
+    pub fn check_round_trip(
+        parse: Parser,
+        stanzas: &[Vec<Vec<u8>>],
+        layout: &Layout,
+        want: &[trustwatch_common::host::Package],
+        cap: usize,
+    ) -> Result<(), TestCaseError> {
+        let (bytes, _) = assemble(stanzas, layout);
+        let out = parse_text(parse, &bytes);
+        prop_assert_eq!(out.skipped, 0, "{:?}", out.first_skipped);
+        prop_assert_eq!(&out.packages[..], want);
+        prop_assert_eq!(out.bytes, bytes.len() as u64);
+        prop_assert_eq!(&parse_chunked(parse, &bytes, cap), &out);
+        Ok(())
+    }
+
     pub fn bytes_of(lines: &[String]) -> Vec<Vec<u8>> {
         lines.iter().map(|l| l.as_bytes().to_vec()).collect()
     }

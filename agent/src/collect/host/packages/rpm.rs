@@ -490,8 +490,8 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
 
         /// Query-output-like bytes: fields, tabs, newlines and random bytes.
         fn output_like() -> impl Strategy<Value = Vec<u8>> {
-            let fragment = prop_oneof![
-                4 => select(vec![
+            testutil::noise(
+                vec![
                     "bash",
                     "\t",
                     "\t",
@@ -507,11 +507,9 @@ python3-dateutil\t1\t2.8.1\t7.el9\tnoarch\tpython-dateutil-2.8.1-7.el9.src.rpm
                     "\r\n",
                     " ",
                     "bash\t(none)\t5.1.8\t9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\n",
-                ])
-                .prop_map(|s| s.as_bytes().to_vec()),
-                1 => vec(any::<u8>(), 0..12),
-            ];
-            vec(fragment, 0..60).prop_map(|v| v.concat())
+                ],
+                60,
+            )
         }
 
         fn name() -> impl Strategy<Value = String> {
